@@ -1,0 +1,1 @@
+//! Statement execution on one node.

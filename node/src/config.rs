@@ -1,0 +1,2 @@
+//! Node configuration: cassandra.yaml keys, then the official image's environment
+//! variables, then flags.

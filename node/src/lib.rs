@@ -1,0 +1,3 @@
+//! The node: configuration and the wiring of engine, CQL server and cluster services.
+
+pub mod config;
