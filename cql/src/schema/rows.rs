@@ -1,0 +1,1 @@
+//! The rows of system_schema.* generated from a schema snapshot.

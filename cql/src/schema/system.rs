@@ -1,0 +1,1 @@
+//! Definitions of the built-in system keyspaces and their tables.
