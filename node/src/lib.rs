@@ -1,3 +1,4 @@
 //! The node: configuration and the wiring of engine, CQL server and cluster services.
 
 pub mod config;
+pub mod run;

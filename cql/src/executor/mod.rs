@@ -1,1 +1,449 @@
-//! Statement execution on one node.
+//! Statement execution on one node: resolves names against the schema snapshot, binds
+//! values, turns statements into engine mutations and reads, and builds result sets.
+
+pub mod binds;
+pub mod ddl;
+pub mod modify;
+pub mod paging;
+pub mod restrictions;
+pub mod select;
+pub mod system_views;
+pub mod value;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use shoal_engine::{Engine, EngineError, Mutation};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::error::{CqlError, CqlResult};
+use crate::parser::{self, Parsed, ast::Statement};
+use crate::protocol::{BatchQuery, BatchRequest, ColumnSpec, Event, QueryParameters, ResultBody, RowsMetadata, SchemaChange, Values};
+use crate::schema::persist::SchemaStore;
+use crate::schema::{KeyspaceDef, Schema};
+
+/// What the node tells clients about itself (system.local, DESCRIBE CLUSTER).
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub cluster_name: String,
+    pub host_id: Uuid,
+    pub tokens: Vec<i64>,
+    pub listen_address: IpAddr,
+    pub broadcast_address: IpAddr,
+    pub rpc_address: IpAddr,
+    pub native_port: u16,
+    pub storage_port: u16,
+    pub dc: String,
+    pub rack: String,
+    /// Full class name, e.g. `org.apache.cassandra.locator.SimpleSnitch`.
+    pub snitch: String,
+    pub gossip_generation: i32,
+}
+
+/// The release Shoal reports. cqlsh 6.2 compares the part before the last `-` with its own
+/// 5.0.0 and drivers pick their schema parser from it (../shared/cql-conformance.md §0.7).
+pub const RELEASE_VERSION: &str = "5.0.0-shoal";
+/// The CQL language version of Cassandra 5.0.
+pub const CQL_VERSION: &str = "3.4.7";
+pub const PARTITIONER: &str = "org.apache.cassandra.dht.Murmur3Partitioner";
+
+/// Per-connection state.
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    pub keyspace: Option<String>,
+    pub protocol_version: u8,
+}
+
+/// The result of one request.
+#[derive(Debug)]
+pub struct Outcome {
+    pub body: ResultBody,
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    fn new(body: ResultBody) -> Self {
+        Outcome { body, warnings: Vec::new() }
+    }
+}
+
+/// A prepared statement.
+#[derive(Debug)]
+pub struct Prepared {
+    pub id: Bytes,
+    pub query: String,
+    pub keyspace: Option<String>,
+    pub parsed: Parsed,
+    pub bind_specs: Vec<ColumnSpec>,
+    pub pk_indexes: Vec<u16>,
+    pub result: RowsMetadata,
+}
+
+/// Executes statements for every connection of the node.
+pub struct Executor {
+    schema: RwLock<Arc<Schema>>,
+    engine: Arc<Engine>,
+    node: NodeInfo,
+    store: SchemaStore,
+    /// Serialises DDL so two schema changes never race on the file or the snapshot.
+    ddl_lock: Mutex<()>,
+    prepared: RwLock<HashMap<Bytes, Arc<Prepared>>>,
+    events: broadcast::Sender<Event>,
+    last_timestamp: AtomicI64,
+}
+
+/// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
+/// unique strings in a loop from growing the cache without end.
+const MAX_PREPARED: usize = 100_000;
+
+impl Executor {
+    /// Loads the schema from `schema_dir` and builds the executor. The engine must already be
+    /// open with the stored tables of [`Executor::load_schema`].
+    pub fn new(engine: Arc<Engine>, node: NodeInfo, store: SchemaStore, schema: Schema) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Executor {
+            schema: RwLock::new(Arc::new(schema)),
+            engine,
+            node,
+            store,
+            ddl_lock: Mutex::new(()),
+            prepared: RwLock::new(HashMap::new()),
+            events,
+            last_timestamp: AtomicI64::new(0),
+        }
+    }
+
+    /// Reads the persisted schema and adds the built-in keyspaces.
+    pub fn load_schema(store: &SchemaStore) -> CqlResult<Schema> {
+        let user = store.load().map_err(crate::schema::persist::load_error)?;
+        Ok(build_schema(user))
+    }
+
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.read().expect("schema lock").clone()
+    }
+
+    pub fn node(&self) -> &NodeInfo {
+        &self.node
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Events for connections that sent REGISTER.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// A write timestamp in µs, strictly increasing on this node, as Cassandra's
+    /// `ClientState.getTimestamp`: two writes from one node never tie.
+    pub fn next_timestamp(&self) -> i64 {
+        let now = now_micros();
+        let mut last = self.last_timestamp.load(AtomicOrdering::Relaxed);
+        loop {
+            let next = if now > last { now } else { last + 1 };
+            match self.last_timestamp.compare_exchange_weak(last, next, AtomicOrdering::Relaxed, AtomicOrdering::Relaxed) {
+                Ok(_) => return next,
+                Err(actual) => last = actual,
+            }
+        }
+    }
+
+    /// QUERY.
+    pub async fn query(&self, session: &mut Session, query: &str, params: &QueryParameters) -> CqlResult<Outcome> {
+        let parsed = parser::parse(query)?;
+        let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
+        let schema = self.schema();
+        let specs = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
+        let bound = binds::Bound::new(&specs.specs, &parsed.bind_names, &params.values)?;
+        self.run(session, keyspace.as_deref(), &parsed.statement, &bound, params, &schema).await
+    }
+
+    /// PREPARE.
+    pub fn prepare(&self, session: &Session, query: &str, keyspace: Option<&str>) -> CqlResult<ResultBody> {
+        let keyspace = keyspace.map(str::to_string).or_else(|| session.keyspace.clone());
+        let id = prepared_id(keyspace.as_deref(), query);
+        if let Some(p) = self.prepared.read().expect("prepared lock").get(&id) {
+            return Ok(prepared_body(p));
+        }
+        let parsed = parser::parse(query)?;
+        let schema = self.schema();
+        let analysis = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
+        let result = match &parsed.statement {
+            Statement::Select(s) => select::result_metadata(self, &schema, keyspace.as_deref(), s)?,
+            _ => RowsMetadata { no_metadata: true, ..Default::default() },
+        };
+        let prepared = Arc::new(Prepared {
+            id: id.clone(),
+            query: query.to_string(),
+            keyspace,
+            parsed,
+            bind_specs: analysis.specs,
+            pk_indexes: analysis.pk_indexes,
+            result,
+        });
+        let body = prepared_body(&prepared);
+        let mut cache = self.prepared.write().expect("prepared lock");
+        if cache.len() >= MAX_PREPARED {
+            cache.clear();
+        }
+        cache.insert(id, prepared);
+        Ok(body)
+    }
+
+    /// EXECUTE.
+    pub async fn execute(&self, session: &mut Session, id: &Bytes, params: &QueryParameters) -> CqlResult<Outcome> {
+        let prepared = self.lookup_prepared(id)?;
+        let bound = binds::Bound::new(&prepared.bind_specs, &prepared.parsed.bind_names, &params.values)?;
+        let schema = self.schema();
+        let keyspace = prepared.keyspace.clone();
+        let mut outcome = self.run(session, keyspace.as_deref(), &prepared.parsed.statement, &bound, params, &schema).await?;
+        if params.skip_metadata
+            && let ResultBody::Rows(rows) = &mut outcome.body
+        {
+            rows.metadata.no_metadata = true;
+        }
+        Ok(outcome)
+    }
+
+    fn lookup_prepared(&self, id: &Bytes) -> CqlResult<Arc<Prepared>> {
+        self.prepared.read().expect("prepared lock").get(id).cloned().ok_or_else(|| CqlError::Unprepared {
+            message: format!("Prepared query with ID {} not found (either the query was not prepared on this host (maybe the host has been restarted?) or you have prepared too many queries and it has been evicted from the internal cache)", hex(id)),
+            id: id.clone(),
+        })
+    }
+
+    /// BATCH message.
+    pub async fn batch(&self, session: &mut Session, req: &BatchRequest) -> CqlResult<Outcome> {
+        let schema = self.schema();
+        let keyspace = req.keyspace.clone().or_else(|| session.keyspace.clone());
+        let timestamp = req.default_timestamp;
+        let mut children: Vec<(Arc<Prepared>, Values)> = Vec::with_capacity(req.queries.len());
+        for q in &req.queries {
+            match q {
+                BatchQuery::Query { query, values } => {
+                    let parsed = parser::parse(query)?;
+                    let analysis = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
+                    children.push((
+                        Arc::new(Prepared {
+                            id: Bytes::new(),
+                            query: query.clone(),
+                            keyspace: keyspace.clone(),
+                            parsed,
+                            bind_specs: analysis.specs,
+                            pk_indexes: analysis.pk_indexes,
+                            result: RowsMetadata::default(),
+                        }),
+                        values.clone(),
+                    ));
+                }
+                BatchQuery::Prepared { id, values } => children.push((self.lookup_prepared(id)?, values.clone())),
+            }
+        }
+        let mut mutations = Vec::new();
+        for (p, values) in &children {
+            let bound = binds::Bound::new(&p.bind_specs, &p.parsed.bind_names, values)?;
+            match &p.parsed.statement {
+                Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {}
+                _ => {
+                    return Err(CqlError::invalid(
+                        "Invalid statement in batch: only UPDATE, INSERT and DELETE statements are allowed.",
+                    ));
+                }
+            }
+            let ctx = modify::WriteContext { executor: self, schema: &schema, keyspace: p.keyspace.as_deref(), timestamp, batch_timestamp: None };
+            mutations.extend(modify::mutations_for(&ctx, &p.parsed.statement, &bound)?);
+        }
+        let kind = match req.batch_type {
+            0 => crate::parser::ast::BatchKind::Logged,
+            1 => crate::parser::ast::BatchKind::Unlogged,
+            2 => crate::parser::ast::BatchKind::Counter,
+            other => return Err(CqlError::protocol(format!("Invalid BATCH message type {other}"))),
+        };
+        modify::check_batch_kind(&schema, kind, &mutations_tables(&children))?;
+        self.apply(merge_mutations(mutations)).await?;
+        Ok(Outcome::new(ResultBody::Void))
+    }
+
+    /// Runs one parsed statement.
+    async fn run(
+        &self,
+        session: &mut Session,
+        keyspace: Option<&str>,
+        statement: &Statement,
+        bound: &binds::Bound<'_>,
+        params: &QueryParameters,
+        schema: &Arc<Schema>,
+    ) -> CqlResult<Outcome> {
+        match statement {
+            Statement::Select(s) => select::execute(self, schema, keyspace, s, bound, params),
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
+                let ctx = modify::WriteContext { executor: self, schema, keyspace, timestamp: params.default_timestamp, batch_timestamp: None };
+                let mutations = modify::mutations_for(&ctx, statement, bound)?;
+                self.apply(mutations).await?;
+                Ok(Outcome::new(ResultBody::Void))
+            }
+            Statement::Batch(b) => {
+                let ctx = modify::WriteContext { executor: self, schema, keyspace, timestamp: params.default_timestamp, batch_timestamp: None };
+                let mutations = modify::batch_mutations(&ctx, b, bound)?;
+                self.apply(mutations).await?;
+                Ok(Outcome::new(ResultBody::Void))
+            }
+            Statement::Use(ks) => {
+                if schema.keyspace(ks).is_none() {
+                    return Err(CqlError::invalid(format!("Keyspace '{ks}' does not exist")));
+                }
+                session.keyspace = Some(ks.clone());
+                Ok(Outcome::new(ResultBody::SetKeyspace(ks.clone())))
+            }
+            Statement::Describe(d) => {
+                let cluster = system_views::cluster_info(self, schema, keyspace);
+                let rows = crate::schema::describe::describe(schema, d, keyspace, &cluster)?;
+                Ok(Outcome::new(ResultBody::Rows(paging::page_rows(rows, params)?)))
+            }
+            other => Ok(Outcome::new(match ddl::execute(self, keyspace, other, bound)? {
+                Some(change) => ResultBody::SchemaChange(change),
+                None => ResultBody::Void,
+            })),
+        }
+    }
+
+    /// Logs and applies mutations, resolving once they may be acknowledged.
+    pub async fn apply(&self, mutations: Vec<Mutation>) -> CqlResult<()> {
+        if mutations.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.engine
+            .apply(
+                mutations,
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            )
+            .map_err(engine_error)?;
+        match rx.await {
+            Ok(r) => r.map_err(engine_error),
+            Err(_) => Err(CqlError::server("storage engine dropped the write")),
+        }
+    }
+
+    /// Installs a new schema snapshot after persisting it, and announces the change.
+    pub(crate) fn commit_schema(&self, mut new: Schema, change: &SchemaChange) -> CqlResult<()> {
+        self.store
+            .save(new.keyspaces.values().filter(|k| !k.is_system).map(|k| k.as_ref()))
+            .map_err(CqlError::from)?;
+        new.version = crate::schema::persist::schema_digest(new.keyspaces.values().filter(|k| !k.is_system).map(|k| k.as_ref()));
+        *self.schema.write().expect("schema lock") = Arc::new(new);
+        // Prepared statements keep their AST and resolve names at execution; dropping the
+        // cache forces clients to re-prepare so result metadata is never stale.
+        self.prepared.write().expect("prepared lock").clear();
+        let _ = self.events.send(Event::SchemaChange(change.clone()));
+        Ok(())
+    }
+
+    pub(crate) fn ddl_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.ddl_lock.lock().expect("ddl lock")
+    }
+}
+
+fn mutations_tables(children: &[(Arc<Prepared>, Values)]) -> Vec<(Option<String>, &Statement)> {
+    children.iter().map(|(p, _)| (p.keyspace.clone(), &p.parsed.statement)).collect()
+}
+
+/// Merges mutations of the same partition so a batch applies atomically per partition.
+pub(crate) fn merge_mutations(mutations: Vec<Mutation>) -> Vec<Mutation> {
+    let mut out: Vec<Mutation> = Vec::with_capacity(mutations.len());
+    for m in mutations {
+        if let Some(existing) = out.iter_mut().find(|e| e.table == m.table && e.key == m.key) {
+            modify::merge_into(existing, m);
+        } else {
+            out.push(m);
+        }
+    }
+    out
+}
+
+fn prepared_body(p: &Prepared) -> ResultBody {
+    ResultBody::Prepared {
+        id: p.id.clone(),
+        result_metadata_id: result_metadata_id(&p.result),
+        bind_columns: p.bind_specs.clone(),
+        pk_indexes: p.pk_indexes.clone(),
+        result: p.result.clone(),
+    }
+}
+
+/// MD5(keyspace ‖ query), or MD5(query) without a keyspace, as Cassandra computes it, so
+/// every node hands out the same id for the same statement.
+pub fn prepared_id(keyspace: Option<&str>, query: &str) -> Bytes {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    if let Some(ks) = keyspace {
+        h.update(ks.as_bytes());
+    }
+    h.update(query.as_bytes());
+    Bytes::copy_from_slice(&h.finalize())
+}
+
+fn result_metadata_id(m: &RowsMetadata) -> Bytes {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    for c in &m.columns {
+        h.update(c.keyspace.as_bytes());
+        h.update([0]);
+        h.update(c.table.as_bytes());
+        h.update([0]);
+        h.update(c.name.as_bytes());
+        h.update([0]);
+        h.update(format!("{:?}", c.ty).as_bytes());
+    }
+    Bytes::copy_from_slice(&h.finalize())
+}
+
+/// The schema with the built-in keyspaces added to the user's.
+pub fn build_schema(user: Vec<KeyspaceDef>) -> Schema {
+    let version = crate::schema::persist::schema_digest(user.iter());
+    let mut keyspaces = std::collections::BTreeMap::new();
+    for ks in crate::schema::system::system_keyspaces() {
+        keyspaces.insert(ks.name.clone(), Arc::new(ks));
+    }
+    for ks in user {
+        keyspaces.insert(ks.name.clone(), Arc::new(ks));
+    }
+    Schema { keyspaces, version }
+}
+
+pub(crate) fn engine_error(e: EngineError) -> CqlError {
+    match e {
+        EngineError::TombstoneOverwhelming { .. } => CqlError::ReadFailure {
+            message: e.to_string(),
+            consistency: crate::error::Consistency::One,
+            received: 0,
+            block_for: 1,
+            failures: Vec::new(),
+            data_present: false,
+        },
+        other => CqlError::server(other.to_string()),
+    }
+}
+
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn now_seconds() -> i32 {
+    (now_micros() / 1_000_000) as i32
+}
+
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,109 @@
+//! Rows of the node's virtual tables: system.local, system.peers(_v2) and system_schema.*.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::select::RawRow;
+use super::{CQL_VERSION, Executor, PARTITIONER, RELEASE_VERSION};
+use crate::error::CqlResult;
+use crate::schema::describe::ClusterInfo;
+use crate::schema::{Schema, TableDef};
+use crate::types::{Value, codec};
+
+fn text(s: &str) -> Option<Bytes> {
+    Some(codec::encode(&Value::Text(s.to_string())))
+}
+
+fn int(v: i32) -> Option<Bytes> {
+    Some(Bytes::copy_from_slice(&v.to_be_bytes()))
+}
+
+fn inet(ip: std::net::IpAddr) -> Option<Bytes> {
+    Some(codec::encode(&Value::Inet(ip)))
+}
+
+fn uuid(u: uuid::Uuid) -> Option<Bytes> {
+    Some(Bytes::copy_from_slice(u.as_bytes()))
+}
+
+fn tokens(ts: &[i64]) -> Option<Bytes> {
+    let mut items: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+    items.sort();
+    Some(codec::encode(&Value::Set(items.into_iter().map(Value::Text).collect())))
+}
+
+fn row_from(table: &TableDef, mut cells: HashMap<&str, Option<Bytes>>) -> RawRow {
+    let n = table.columns.len();
+    RawRow {
+        values: table.columns.iter().map(|c| cells.remove(c.name.as_str()).flatten()).collect(),
+        writetimes: vec![None; n],
+        ttls: vec![None; n],
+    }
+}
+
+fn raw(table: &TableDef, values: Vec<Option<Bytes>>) -> RawRow {
+    let n = table.columns.len();
+    RawRow { values, writetimes: vec![None; n], ttls: vec![None; n] }
+}
+
+/// Every row of a virtual table, in primary-key order.
+pub fn rows(ex: &Executor, schema: &Arc<Schema>, table: &TableDef) -> CqlResult<Vec<RawRow>> {
+    let node = ex.node();
+    Ok(match (table.keyspace.as_str(), table.name.as_str()) {
+        ("system", "local") => {
+            let cells: HashMap<&str, Option<Bytes>> = [
+                ("key", text("local")),
+                ("bootstrapped", text("COMPLETED")),
+                ("broadcast_address", inet(node.broadcast_address)),
+                ("broadcast_port", int(node.storage_port as i32)),
+                ("cluster_name", text(&node.cluster_name)),
+                ("cql_version", text(CQL_VERSION)),
+                ("data_center", text(&node.dc)),
+                ("gossip_generation", int(node.gossip_generation)),
+                ("host_id", uuid(node.host_id)),
+                ("listen_address", inet(node.listen_address)),
+                ("listen_port", int(node.storage_port as i32)),
+                ("native_protocol_version", text("5")),
+                ("partitioner", text(PARTITIONER)),
+                ("rack", text(&node.rack)),
+                ("release_version", text(RELEASE_VERSION)),
+                ("rpc_address", inet(node.rpc_address)),
+                ("rpc_port", int(node.native_port as i32)),
+                ("schema_version", uuid(schema.version)),
+                ("tokens", tokens(&node.tokens)),
+            ]
+            .into_iter()
+            .collect();
+            vec![row_from(table, cells)]
+        }
+        // One node: no peers yet.
+        ("system", _) => Vec::new(),
+        ("system_schema", name) => crate::schema::rows::system_schema_rows(schema, name)
+            .into_iter()
+            .map(|values| raw(table, values))
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// What DESCRIBE CLUSTER shows.
+pub fn cluster_info(ex: &Executor, schema: &Schema, keyspace: Option<&str>) -> ClusterInfo {
+    let node = ex.node();
+    let user_ks = keyspace.filter(|k| !crate::schema::is_system_keyspace(k) && schema.keyspace(k).is_some());
+    let endpoint = format!("{}:{}", node.broadcast_address, node.storage_port);
+    let range_ownership = if user_ks.is_some() {
+        let mut ts = node.tokens.clone();
+        ts.sort();
+        ts.iter().map(|t| (t.to_string(), vec![endpoint.clone()])).collect()
+    } else {
+        Vec::new()
+    };
+    ClusterInfo {
+        cluster_name: node.cluster_name.clone(),
+        partitioner: PARTITIONER.to_string(),
+        snitch: node.snitch.clone(),
+        range_ownership,
+    }
+}
