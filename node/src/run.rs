@@ -23,6 +23,12 @@ fn snitch_class(name: &str) -> String {
 /// Runs a node until `shutdown` turns true.
 pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let started = Instant::now();
+    if config.authenticator != "AllowAllAuthenticator" {
+        anyhow::bail!(
+            "authenticator {} is not supported yet: only AllowAllAuthenticator (no authentication) is available",
+            config.authenticator
+        );
+    }
     let system_dir = config.data_dir.join("system");
     std::fs::create_dir_all(&system_dir).with_context(|| format!("creating {}", system_dir.display()))?;
     let local = identity::load_or_init(&system_dir, &config.cluster_name, config.num_tokens)?;
