@@ -5,81 +5,79 @@ use super::ast::*;
 use super::lexer::{self, Tok, Token};
 use crate::error::CqlError;
 
-/// Words that can never be identifiers (Cassandra's `reserved_keywords.txt`), plus the
-/// boolean literals, which the lexer of Cassandra turns into BOOLEAN tokens.
-const RESERVED: &[&str] = &[
-    "add",
-    "allow",
-    "alter",
-    "and",
-    "apply",
-    "asc",
-    "authorize",
-    "batch",
-    "begin",
-    "by",
-    "columnfamily",
-    "create",
-    "delete",
-    "desc",
-    "describe",
-    "drop",
-    "entries",
-    "execute",
-    "false",
-    "from",
-    "full",
-    "grant",
-    "if",
-    "in",
-    "index",
-    "infinity",
-    "insert",
-    "into",
-    "is",
-    "keyspace",
-    "limit",
-    "materialized",
-    "modify",
-    "nan",
-    "norecursive",
-    "not",
-    "null",
-    "of",
-    "on",
-    "or",
-    "order",
-    "primary",
-    "rename",
-    "revoke",
-    "schema",
-    "select",
-    "set",
-    "table",
-    "to",
-    "token",
-    "true",
-    "truncate",
-    "unlogged",
-    "update",
-    "use",
-    "using",
-    "view",
-    "where",
-    "with",
-];
-
-/// Whether an unquoted word is reserved (case-insensitive).
+/// Whether an unquoted word can never be an identifier (case-insensitive): Cassandra's
+/// `reserved_keywords.txt`, plus the boolean literals, which Cassandra lexes as BOOLEAN tokens.
 pub fn is_reserved(word: &str) -> bool {
-    if word.len() > 12 || word.is_empty() {
+    // Longest reserved word: "columnfamily" / "materialized" / "norecursive".
+    if word.len() > 12 || word.len() < 2 {
         return false;
     }
     let mut buf = [0u8; 12];
     for (d, s) in buf.iter_mut().zip(word.bytes()) {
         *d = s.to_ascii_lowercase();
     }
-    let lower = &buf[..word.len()];
-    RESERVED.iter().any(|r| r.as_bytes() == lower)
+    matches!(
+        &buf[..word.len()],
+        b"add"
+            | b"allow"
+            | b"alter"
+            | b"and"
+            | b"apply"
+            | b"asc"
+            | b"authorize"
+            | b"batch"
+            | b"begin"
+            | b"by"
+            | b"columnfamily"
+            | b"create"
+            | b"delete"
+            | b"desc"
+            | b"describe"
+            | b"drop"
+            | b"entries"
+            | b"execute"
+            | b"false"
+            | b"from"
+            | b"full"
+            | b"grant"
+            | b"if"
+            | b"in"
+            | b"index"
+            | b"infinity"
+            | b"insert"
+            | b"into"
+            | b"is"
+            | b"keyspace"
+            | b"limit"
+            | b"materialized"
+            | b"modify"
+            | b"nan"
+            | b"norecursive"
+            | b"not"
+            | b"null"
+            | b"of"
+            | b"on"
+            | b"or"
+            | b"order"
+            | b"primary"
+            | b"rename"
+            | b"revoke"
+            | b"schema"
+            | b"select"
+            | b"set"
+            | b"table"
+            | b"to"
+            | b"token"
+            | b"true"
+            | b"truncate"
+            | b"unlogged"
+            | b"update"
+            | b"use"
+            | b"using"
+            | b"view"
+            | b"where"
+            | b"with"
+    )
 }
 
 const NATIVE_TYPES: &[&str] = &[
