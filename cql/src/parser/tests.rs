@@ -1522,3 +1522,40 @@ fn parse_speed() {
         );
     }
 }
+
+#[test]
+fn assorted_real_world_statements() {
+    for q in [
+        "SELECT * FROM t WHERE k = 1 AND c IN ?",
+        "SELECT a FROM t WHERE a = 'x' ORDER BY b",
+        "INSERT INTO t (a) VALUES (?) USING TTL :ttl",
+        "UPDATE t SET a = ? WHERE k IN ?",
+        "select JSON a from t",
+        "SELECT DISTINCT key FROM t",
+        "SELECT * FROM t WHERE \"Key\" = ?",
+        "CREATE TABLE ks.t (\"Id\" uuid, v vector<float, 3>, PRIMARY KEY (\"Id\")) WITH default_time_to_live = 0",
+        "SELECT ttl, writetime, count, cast, json, distinct FROM t",
+        "UPDATE t SET ttl = 1 WHERE key = 1",
+        "SELECT * FROM t WHERE v = {a: 1, b: {c: 2}}",
+        "SELECT * FROM t WHERE m = {}",
+        "INSERT INTO t (a) VALUES ((1, 2))",
+        "SELECT token(k), k FROM t WHERE token(k) >= -9223372036854775808",
+        "SELECT * FROM t WHERE k = 1 ALLOW FILTERING;",
+        "CREATE KEYSPACE \"Ks\" WITH REPLICATION = {'class' : 'SimpleStrategy', 'replication_factor' : 1}",
+        "DESC t",
+        "CREATE INDEX \"Idx\" ON t (\"Col\")",
+        "GRANT SELECT ON KEYSPACE ks TO 'role with space'",
+        "CREATE ROLE r WITH LOGIN = true AND SUPERUSER = true AND PASSWORD = 'p'",
+        "ALTER TABLE t WITH caching = {'keys': 'ALL'} AND compression = {'enabled': false}",
+        "CREATE TABLE IF NOT EXISTS system_auth.roles (role text PRIMARY KEY, can_login boolean, is_superuser boolean, member_of set<text>, salted_hash text)",
+        "CREATE TABLE t (k int, c1 int, c2 text, v map<int, frozen<tuple<int, text>>>, PRIMARY KEY (k, c1, c2)) WITH CLUSTERING ORDER BY (c1 ASC, c2 DESC)",
+        "SELECT sum(v), avg(v), min(v), max(v) FROM t GROUP BY k",
+        "SELECT toJson(v), fromJson('1') FROM t",
+    ] {
+        rt(q);
+    }
+    assert_eq!(
+        err("SELECT * FROM t WHERE k = 1 AND c = 2 IF EXISTS"),
+        "line 1:38 mismatched input 'IF' expecting EOF (...1 AND c = 2 [IF]...)"
+    );
+}
