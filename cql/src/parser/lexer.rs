@@ -48,7 +48,7 @@ pub enum Tok {
 }
 
 impl Tok {
-    /// The name ANTLR prints for a punctuation token in `expecting ...`.
+    /// The name ANTLR prints for this token type in `expecting ...`.
     pub fn display_name(self) -> &'static str {
         match self {
             Tok::Ident => "IDENT",

@@ -807,7 +807,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `userTypeName`: `[ks.]name` where an unqualified native type name is not a UDT.
+    /// `userTypeName`: `[ks.]name`. Callers try native type names first, so `int` never gets here.
     fn user_type_name(&mut self) -> PResult<QualifiedName> {
         let q = self.qualified_name("type")?;
         Ok(q)
