@@ -1501,28 +1501,6 @@ mod fuzz {
     }
 }
 
-/// `cargo test -p shoal-cql parse_speed -- --ignored --nocapture` prints the cost of parsing
-/// typical driver statements.
-#[test]
-#[ignore]
-fn parse_speed() {
-    for q in [
-        "INSERT INTO ks.users (id, name, email, age) VALUES (?, ?, ?, ?) USING TTL 3600",
-        "SELECT id, name, email FROM ks.users WHERE id = ? AND ts > ? LIMIT 100",
-        "SELECT * FROM system.local WHERE key='local'",
-    ] {
-        let n = 20_000;
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(parse(std::hint::black_box(q)).unwrap());
-        }
-        println!(
-            "{:>8.2} µs  {q}",
-            start.elapsed().as_secs_f64() * 1e6 / n as f64
-        );
-    }
-}
-
 #[test]
 fn assorted_real_world_statements() {
     for q in [
