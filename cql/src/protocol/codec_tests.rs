@@ -1208,3 +1208,29 @@ proptest! {
         prop_assert!(codec.decode(&mut buf).unwrap().is_none());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Valid traffic with a few bytes changed or cut off: closer to the interesting edges
+    /// than random bytes are.
+    #[test]
+    fn mutated_valid_traffic_never_panics(
+        (version, req) in arb_versioned_request(),
+        framed in any::<bool>(),
+        lz4 in any::<bool>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let env = request_envelope(if framed { 5 } else { version }, 1, &req);
+        let mut codec = if framed { framed_codec(lz4) } else { ProtocolCodec::new() };
+        let mut bytes = if framed { frames_of(&env, lz4).to_vec() } else { env };
+        for (i, x) in flips {
+            let i = i.index(bytes.len());
+            bytes[i] ^= x;
+        }
+        bytes.truncate(cut.index(bytes.len() + 1));
+        let mut buf = BytesMut::from(&bytes[..]);
+        while let Ok(Some(_)) = codec.decode(&mut buf) {}
+    }
+}
