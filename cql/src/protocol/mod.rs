@@ -42,6 +42,40 @@ pub enum Opcode {
     AuthSuccess = 0x10,
 }
 
+impl Opcode {
+    pub fn from_u8(v: u8) -> Option<Opcode> {
+        use Opcode::*;
+        Some(match v {
+            0x00 => Error,
+            0x01 => Startup,
+            0x02 => Ready,
+            0x03 => Authenticate,
+            0x05 => Options,
+            0x06 => Supported,
+            0x07 => Query,
+            0x08 => Result,
+            0x09 => Prepare,
+            0x0A => Execute,
+            0x0B => Register,
+            0x0C => Event,
+            0x0D => Batch,
+            0x0E => AuthChallenge,
+            0x0F => AuthResponse,
+            0x10 => AuthSuccess,
+            _ => return None,
+        })
+    }
+
+    /// Whether clients may send this opcode.
+    pub fn is_request(self) -> bool {
+        use Opcode::*;
+        matches!(
+            self,
+            Startup | Options | Query | Prepare | Execute | Register | Batch | AuthResponse
+        )
+    }
+}
+
 /// A bound value: `[value]` of the spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BoundValue {
@@ -214,3 +248,7 @@ pub struct ResponseExtras {
     pub custom_payload: Option<Vec<(String, Bytes)>>,
 }
 pub mod codec;
+pub mod frame;
+pub mod primitives;
+pub mod request;
+pub mod response;
