@@ -1698,6 +1698,99 @@ mod tests {
         assert_eq!(maybe_quote("key"), "key");
     }
 
+    /// Tables captured from a real Cassandra 4.0 node (`DESCRIBE KEYSPACE ref`).
+    #[test]
+    fn composite_keys_static_and_counter_match_cassandra() {
+        use CqlType::*;
+        let mut cols = vec![
+            pk("pk1", Int, 0),
+            pk("pk2", Text, 1),
+            ck("ck1", Int, 0, Order::Asc),
+            ck("ck2", Text, 1, Order::Desc),
+        ];
+        for (n, t) in [
+            ("c_ascii", Ascii),
+            ("c_bigint", Bigint),
+            ("c_blob", Blob),
+            ("c_boolean", Boolean),
+            ("c_date", Date),
+            ("c_decimal", Decimal),
+            ("c_double", Double),
+            ("c_duration", Duration),
+            ("c_float", Float),
+            ("c_inet", Inet),
+            ("c_int", Int),
+            ("c_smallint", Smallint),
+            ("c_text", Text),
+            ("c_time", Time),
+            ("c_timestamp", Timestamp),
+            ("c_timeuuid", Timeuuid),
+            ("c_tinyint", Tinyint),
+            ("c_uuid", Uuid),
+            ("c_varint", Varint),
+        ] {
+            cols.push(reg(n, t));
+        }
+        let alltypes = table("ref", "alltypes", cols);
+        assert_eq!(
+            table_cql(&alltypes, false),
+            format!(
+                "CREATE TABLE ref.alltypes (\n    pk1 int,\n    pk2 text,\n    ck1 int,\n    \
+                 ck2 text,\n    c_ascii ascii,\n    c_bigint bigint,\n    c_blob blob,\n    \
+                 c_boolean boolean,\n    c_date date,\n    c_decimal decimal,\n    \
+                 c_double double,\n    c_duration duration,\n    c_float float,\n    \
+                 c_inet inet,\n    c_int int,\n    c_smallint smallint,\n    c_text text,\n    \
+                 c_time time,\n    c_timestamp timestamp,\n    c_timeuuid timeuuid,\n    \
+                 c_tinyint tinyint,\n    c_uuid uuid,\n    c_varint varint,\n    \
+                 PRIMARY KEY ((pk1, pk2), ck1, ck2)\n) WITH CLUSTERING ORDER BY (ck1 ASC, ck2 DESC)\n    \
+                 AND {PARAMS}"
+            )
+        );
+        let stat = table(
+            "ref",
+            "stat",
+            vec![
+                pk("p", Int, 0),
+                ck("c", Int, 0, Order::Asc),
+                reg("v", Text),
+                ("s", Text, ColumnKind::Static, -1, Order::Asc),
+            ],
+        );
+        assert_eq!(
+            table_cql(&stat, false),
+            format!(
+                "CREATE TABLE ref.stat (\n    p int,\n    c int,\n    s text static,\n    \
+                 v text,\n    PRIMARY KEY (p, c)\n) WITH CLUSTERING ORDER BY (c ASC)\n    AND {PARAMS}"
+            )
+        );
+        // Statics come before regular columns whatever their names (RegularAndStaticColumns).
+        let mixed = table(
+            "ks",
+            "m",
+            vec![
+                pk("p", Int, 0),
+                ck("c", Int, 0, Order::Asc),
+                reg("a", list(Int, false)),
+                reg("b", Int),
+                ("z", set(Int, false), ColumnKind::Static, -1, Order::Asc),
+                ("y", Int, ColumnKind::Static, -1, Order::Asc),
+            ],
+        );
+        let order: Vec<&str> = create_order(&mixed)
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(order, ["p", "c", "y", "z", "b", "a"]);
+        let mut cnt = table("ref", "cnt", vec![pk("id", Int, 0), reg("n", Counter)]);
+        cnt.is_counter = true;
+        assert_eq!(
+            table_cql(&cnt, false),
+            format!(
+                "CREATE TABLE ref.cnt (\n    id int PRIMARY KEY,\n    n counter\n) WITH {PARAMS}"
+            )
+        );
+    }
+
     #[test]
     fn custom_index() {
         let t = table(
