@@ -92,7 +92,7 @@ pub fn rows(ex: &Executor, schema: &Arc<Schema>, table: &TableDef) -> CqlResult<
 pub fn cluster_info(ex: &Executor, schema: &Schema, keyspace: Option<&str>) -> ClusterInfo {
     let node = ex.node();
     let user_ks = keyspace.filter(|k| !crate::schema::is_system_keyspace(k) && schema.keyspace(k).is_some());
-    let endpoint = format!("{}:{}", node.broadcast_address, node.storage_port);
+    let endpoint = crate::schema::describe::endpoint_string(std::net::SocketAddr::new(node.broadcast_address, node.storage_port));
     let range_ownership = if user_ks.is_some() {
         let mut ts = node.tokens.clone();
         ts.sort();
@@ -103,7 +103,8 @@ pub fn cluster_info(ex: &Executor, schema: &Schema, keyspace: Option<&str>) -> C
     ClusterInfo {
         cluster_name: node.cluster_name.clone(),
         partitioner: PARTITIONER.to_string(),
-        snitch: node.snitch.clone(),
+        // Cassandra wraps the configured snitch in the dynamic snitch (dynamic_snitch: true).
+        snitch: "org.apache.cassandra.locator.DynamicEndpointSnitch".to_string(),
         range_ownership,
     }
 }

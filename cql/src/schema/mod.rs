@@ -218,25 +218,28 @@ impl TableDef {
             .collect()
     }
 
-    /// Builds the column list in Cassandra's order from unordered definitions.
+    /// Builds the column list in Cassandra's order (the order of `SELECT *`): partition key
+    /// and clustering columns by position, then static before regular columns, and within
+    /// each, simple columns before non-frozen collections and UDTs, each by name.
     pub fn sort_columns(columns: &mut [ColumnDef]) {
         columns.sort_by(|a, b| {
-            a.kind
-                .cmp(&b.kind)
+            let key = |c: &ColumnDef| match c.kind {
+                ColumnKind::PartitionKey => 0,
+                ColumnKind::Clustering => 1,
+                ColumnKind::Static => 2,
+                ColumnKind::Regular => 3,
+            };
+            key(a)
+                .cmp(&key(b))
                 .then_with(|| match a.kind {
-                    ColumnKind::PartitionKey | ColumnKind::Clustering => {
-                        a.position.cmp(&b.position)
-                    }
-                    _ => std::cmp::Ordering::Equal,
+                    ColumnKind::PartitionKey | ColumnKind::Clustering => a.position.cmp(&b.position),
+                    _ => a
+                        .ty
+                        .is_multicell()
+                        .cmp(&b.ty.is_multicell())
+                        .then_with(|| a.name.as_bytes().cmp(b.name.as_bytes())),
                 })
-                .then_with(|| a.name.cmp(&b.name))
         });
-        // Static and regular columns are listed together, sorted by name.
-        let first_non_key = columns
-            .iter()
-            .position(|c| !c.is_primary_key())
-            .unwrap_or(columns.len());
-        columns[first_non_key..].sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
 
