@@ -208,7 +208,7 @@ fn new_mutation(table: &TableDef, pk: &[Bytes]) -> CqlResult<Mutation> {
 
 fn stored_table(ctx: &WriteContext, name: &QualifiedName) -> CqlResult<Arc<TableDef>> {
     let t = resolve_table(ctx.schema, ctx.keyspace, name)?;
-    if t.source != crate::schema::TableSource::Stored || t.keyspace == "system_schema" {
+    if t.source != crate::schema::TableSource::Stored || crate::schema::is_system_keyspace(&t.keyspace) {
         return Err(CqlError::Unauthorized(format!(
             "{} keyspace is not user-modifiable.",
             t.keyspace
