@@ -245,11 +245,18 @@ impl DecimalParts {
             return Ok(vec![0, 0, 0, 0, 0]);
         }
         let mut digits = self.digits.clone();
-        let mut scale = digits.len() as i64 - self.exponent;
-        // Stripping trailing zeros can push the scale below i32::MIN; put zeros back.
-        while scale < i32::MIN as i64 {
-            digits.push(0);
-            scale += 1;
+        let mut scale = (digits.len() as i64)
+            .checked_sub(self.exponent)
+            .ok_or_else(|| corrupt("decimal exponent"))?;
+        // Stripping trailing zeros can push the scale below i32::MIN; put zeros back. A
+        // valid key never needs more than its original digit count, so cap the padding.
+        if scale < i32::MIN as i64 {
+            let pad = i32::MIN as i64 - scale;
+            if pad > 1 << 24 {
+                return Err(corrupt("decimal exponent"));
+            }
+            digits.resize(digits.len() + pad as usize, 0);
+            scale = i32::MIN as i64;
         }
         let scale = i32::try_from(scale).map_err(|_| corrupt("decimal scale"))?;
         let mag = BigUint::from_radix_be(&digits, 10).ok_or_else(|| corrupt("decimal"))?;

@@ -294,7 +294,9 @@ pub fn fixed_size(ty: &CqlType) -> Option<usize> {
         | CqlType::Timestamp
         | CqlType::Time => 8,
         CqlType::Uuid | CqlType::Timeuuid => 16,
-        CqlType::Vector { elem, dimension } => fixed_size(elem)? * *dimension as usize,
+        CqlType::Vector { elem, dimension } => {
+            fixed_size(elem)?.checked_mul(*dimension as usize)?
+        }
         _ => return None,
     })
 }
@@ -307,10 +309,10 @@ pub(crate) fn split_vector<'a>(
     let dim = dimension as usize;
     let mut out = Vec::with_capacity(dim.min(4096));
     if let Some(size) = fixed_size(elem) {
-        if bytes.len() != size * dim {
+        if Some(bytes.len()) != size.checked_mul(dim) {
             return Err(invalid(format!(
                 "Expected {} bytes for a vector of {dim} elements, got {}",
-                size * dim,
+                size.saturating_mul(dim),
                 bytes.len()
             )));
         }
