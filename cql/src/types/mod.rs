@@ -124,6 +124,8 @@ pub mod names;
 pub mod temporal;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 
 pub use literal::{BindSource, Evaluated, evaluate, to_cql_literal};
