@@ -196,6 +196,85 @@ pub fn evaluate(
     }
 }
 
+/// A bind marker found in a term, with the type and receiver name its value must have
+/// (what PREPARED metadata reports for it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarkerSpec {
+    pub marker: BindMarker,
+    pub ty: CqlType,
+    /// `k`, `value(l)`, `key(m)`, `t[0]`, `u.f`, `arg0`... as Cassandra names them.
+    pub receiver: String,
+}
+
+/// Lists the bind markers of `term` for a receiver of type `ty`, in term order, typed the
+/// way [`evaluate`] would type them.
+pub fn marker_specs(ty: &CqlType, term: &Term, receiver: &str) -> CqlResult<Vec<MarkerSpec>> {
+    let mut out = Vec::new();
+    collect_markers(ty, term, receiver, &mut out)?;
+    Ok(out)
+}
+
+fn collect_markers(
+    ty: &CqlType,
+    term: &Term,
+    receiver: &str,
+    out: &mut Vec<MarkerSpec>,
+) -> CqlResult<()> {
+    match (term, ty) {
+        (Term::Bind(m), _) => out.push(MarkerSpec {
+            marker: m.clone(),
+            ty: ty.clone(),
+            receiver: receiver.to_owned(),
+        }),
+        (Term::List(items), CqlType::List { elem, .. } | CqlType::Vector { elem, .. })
+        | (Term::Set(items), CqlType::Set { elem, .. }) => {
+            for t in items {
+                collect_markers(elem, t, &format!("value({receiver})"), out)?;
+            }
+        }
+        (Term::Map(entries), CqlType::Map { key, value, .. }) => {
+            for (k, v) in entries {
+                collect_markers(key, k, &format!("key({receiver})"), out)?;
+                collect_markers(value, v, &format!("value({receiver})"), out)?;
+            }
+        }
+        (Term::Map(entries), CqlType::Udt { def, .. }) => {
+            for (k, v) in entries {
+                if let Term::Identifier(name) = k
+                    && let Some((_, fty)) = def.fields.iter().find(|(f, _)| f == name)
+                {
+                    collect_markers(fty, v, &format!("{receiver}.{name}"), out)?;
+                }
+            }
+        }
+        (Term::Udt(fields), CqlType::Udt { def, .. }) => {
+            for (name, v) in fields {
+                if let Some((_, fty)) = def.fields.iter().find(|(f, _)| f == name) {
+                    collect_markers(fty, v, &format!("{receiver}.{name}"), out)?;
+                }
+            }
+        }
+        (Term::Tuple(items), CqlType::Tuple(types)) => {
+            for (i, (t, item)) in types.iter().zip(items).enumerate() {
+                collect_markers(t, item, &format!("{receiver}[{i}]"), out)?;
+            }
+        }
+        (Term::FunctionCall { name, args }, _) => {
+            let arg_types: Vec<Option<CqlType>> = args.iter().map(static_type).collect();
+            let f = functions::resolve(&name.name, &arg_types, Some(ty))?;
+            for (i, (arg, aty)) in args.iter().zip(&f.arg_types).enumerate() {
+                collect_markers(aty, arg, &format!("arg{i}"), out)?;
+            }
+        }
+        (Term::Cast { ty: texpr, term }, _) => {
+            collect_markers(&type_from_expr(texpr)?, term, receiver, out)?;
+        }
+        (Term::Negate(inner), _) => collect_markers(ty, inner, receiver, out)?,
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Evaluates collection elements: no nulls, no unset.
 fn elements(
     ty: &CqlType,

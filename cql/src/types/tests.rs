@@ -1008,3 +1008,31 @@ fn literal_text_roundtrips() {
         "'a''b'"
     );
 }
+
+#[test]
+fn marker_specs_follow_literal_structure() {
+    let m = |i| {
+        Term::Bind(BindMarker {
+            index: i,
+            name: None,
+        })
+    };
+    let ty = map(CqlType::Text, list(CqlType::Int));
+    let term = Term::Map(vec![(m(0), Term::List(vec![m(1)]))]);
+    let specs = super::literal::marker_specs(&ty, &term, "m").unwrap();
+    assert_eq!(specs.len(), 2);
+    assert_eq!(
+        (specs[0].ty.clone(), specs[0].receiver.as_str()),
+        (CqlType::Text, "key(m)")
+    );
+    assert_eq!(
+        (specs[1].ty.clone(), specs[1].receiver.as_str()),
+        (CqlType::Int, "value(value(m))")
+    );
+    let specs =
+        super::literal::marker_specs(&CqlType::Int, &call("blobAsInt", vec![m(0)]), "k").unwrap();
+    assert_eq!(
+        (specs[0].ty.clone(), specs[0].receiver.as_str()),
+        (CqlType::Blob, "arg0")
+    );
+}
