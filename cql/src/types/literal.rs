@@ -58,6 +58,9 @@ pub fn evaluate(
     binds: &dyn BindSource,
 ) -> CqlResult<Evaluated> {
     match term {
+        Term::Literal(Literal::Null) if *ty == CqlType::Counter => Err(invalid(
+            "Invalid null value for counter increment/decrement",
+        )),
         Term::Literal(Literal::Null) => Ok(Evaluated::Null),
         Term::Literal(lit) => literal_value(ty, lit, receiver).map(Evaluated::Value),
         Term::Bind(m) => binds.bound(m),
@@ -484,7 +487,7 @@ fn assignable(lit: &Literal, ty: &CqlType) -> bool {
         _ => match lit {
             Literal::String(_) => matches!(
                 ty,
-                T::Ascii | T::Text | T::Inet | T::Date | T::Time | T::Timestamp | T::Duration
+                T::Ascii | T::Text | T::Inet | T::Date | T::Time | T::Timestamp
             ),
             Literal::Integer(_) => matches!(
                 ty,

@@ -1036,3 +1036,19 @@ fn marker_specs_follow_literal_structure() {
         (CqlType::Blob, "arg0")
     );
 }
+
+#[test]
+fn strict_constant_kinds() {
+    assert_eq!(
+        err_msg(ev(&CqlType::Duration, Term::Literal(s("1h")))),
+        "Invalid STRING constant (1h) for \"k\" of type duration"
+    );
+    assert_eq!(
+        err_msg(ev(&CqlType::Counter, Term::Literal(Literal::Null))),
+        "Invalid null value for counter increment/decrement"
+    );
+    assert_eq!(
+        err_msg(ev(&CqlType::Int, Term::Literal(Literal::Blob("01".into())))),
+        "Invalid HEX constant (0x01) for \"k\" of type int"
+    );
+}
