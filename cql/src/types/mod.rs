@@ -121,3 +121,28 @@ pub mod compare;
 pub mod functions;
 pub mod literal;
 pub mod names;
+pub mod temporal;
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
+
+pub use literal::{BindSource, Evaluated, evaluate, to_cql_literal};
+
+impl Value {
+    /// The wire (and storage) bytes of this value.
+    pub fn serialize(&self) -> Bytes {
+        codec::encode(self)
+    }
+
+    /// Decodes and validates serialized bytes of type `ty`.
+    pub fn deserialize(ty: &CqlType, bytes: &[u8]) -> crate::error::CqlResult<Value> {
+        codec::decode(ty, bytes)
+    }
+}
+
+/// Renders a value as CQL literal text (`'abc'`, `{1, 2}`, `0x01`).
+pub fn format_value(ty: &CqlType, value: &Value) -> String {
+    literal::to_cql_literal(ty, &codec::encode(value))
+}
