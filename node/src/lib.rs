@@ -1,3 +1,5 @@
 //! The node: configuration and the wiring of engine, CQL server and cluster services.
 
 pub mod config;
+pub mod identity;
+pub mod logging;
