@@ -1,4 +1,6 @@
 //! The node: configuration and the wiring of engine, CQL server and cluster services.
 
 pub mod config;
+pub mod identity;
+pub mod logging;
 pub mod run;

@@ -9,6 +9,8 @@ fn main() -> ExitCode {
     let env = |k: &str| std::env::var(k).ok();
     let config = match shoal_node::config::load(std::env::args_os(), &env) {
         Ok(c) => c,
+        // --help and --version arrive as clap errors: let clap print them and exit.
+        Err(shoal_node::config::ConfigError::Cli(e)) => e.exit(),
         Err(e) => {
             eprintln!("shoal: {e}");
             return ExitCode::from(2);

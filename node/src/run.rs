@@ -31,7 +31,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
     }
     let system_dir = config.data_dir.join("system");
     std::fs::create_dir_all(&system_dir).with_context(|| format!("creating {}", system_dir.display()))?;
-    let local = identity::load_or_init(&system_dir, &config.cluster_name, config.num_tokens)?;
+    let local = identity::load_or_init(&config.data_dir, &config.cluster_name, config.num_tokens)?;
     info!(host_id = %local.host_id, tokens = local.tokens.len(), "node identity");
 
     let store = SchemaStore::new(&system_dir);
