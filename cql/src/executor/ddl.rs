@@ -474,7 +474,7 @@ pub fn apply_table_props(params: &mut TableParams, props: &[Property]) -> CqlRes
     Ok(())
 }
 
-pub(crate) fn engine_options(t: &TableDef) -> TableOptions {
+pub fn engine_options(t: &TableDef) -> TableOptions {
     TableOptions {
         gc_grace_seconds: t.params.gc_grace_seconds.max(0) as u32,
         default_time_to_live: t.params.default_time_to_live.max(0) as u32,
