@@ -130,6 +130,13 @@ fn find_valid_entry(buf: &[u8], from: usize) -> Option<usize> {
     let last = buf.len().checked_sub(ENTRY_OVERHEAD + 1)?;
     let mut o = from;
     while o <= last {
+        if buf[o..o + 4] == [0, 0, 0, 0] {
+            // Jump over zero runs (preallocated space) instead of probing each offset. An
+            // entry's length field may start with up to three zero bytes, hence the `- 3`.
+            let d = buf[o..].iter().position(|b| *b != 0)?;
+            o = (o + d).saturating_sub(3).max(o + 1);
+            continue;
+        }
         // Cheap filter first: a plausible length whose header CRC matches. Only then pay for
         // the payload CRC, so scanning garbage stays linear.
         let len = u32_at(buf, o).unwrap_or(0) as usize;
@@ -226,6 +233,8 @@ pub struct ReplayStats {
     /// Whether an invalid tail was dropped.
     pub torn_tail: bool,
     pub max_segment_id: Option<u64>,
+    /// Segments with a valid header and nothing else: safe to delete.
+    pub empty_segments: Vec<PathBuf>,
 }
 
 /// A failure that is only corruption if something valid comes after it.
@@ -297,6 +306,8 @@ pub fn replay(
                 }
             }
         }
+        let entries_before = stats.entries;
+        let mut clean = true;
         while pos < buf.len() {
             match decode_entry(&buf[pos..]) {
                 Ok((mutations, size)) => {
@@ -317,6 +328,7 @@ pub fn replay(
                     let end_of_data = matches!(e, EntryError::End)
                         || (matches!(e, EntryError::Truncated { .. })
                             && buf[pos..].iter().all(|b| *b == 0));
+                    clean &= end_of_data && next.is_none();
                     if !(end_of_data && next.is_none()) && pending.is_none() {
                         pending = Some(PendingFailure {
                             path: path.clone(),
@@ -333,6 +345,9 @@ pub fn replay(
                     }
                 }
             }
+        }
+        if clean && stats.entries == entries_before {
+            stats.empty_segments.push(path.clone());
         }
     }
     if let Some(p) = pending {
@@ -609,7 +624,7 @@ impl Writer {
             let res = self.flush_buf();
             self.after_write(res);
             if let Some(reply) = shutdown {
-                let r = self.sync_now();
+                let r = self.sync_now().and_then(|()| self.trim());
                 let _ = reply.send(r);
                 // Writers that raced with the shutdown learn that their entry was not logged.
                 while let Ok(m) = rx.try_recv() {
@@ -774,6 +789,15 @@ impl Writer {
             ack(Ok(()));
         }
         Ok(())
+    }
+
+    /// Cuts the preallocated, unwritten end off the current segment at a clean shutdown,
+    /// so the next start-up does not read it.
+    fn trim(&mut self) -> Result<()> {
+        let f = &self.seg.file;
+        f.set_len(self.seg.written)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io_err(&self.seg.path, e))
     }
 
     fn fail(&mut self, e: &EngineError) {

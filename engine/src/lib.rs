@@ -109,11 +109,15 @@ impl Table {
 /// of the memtable update. The callback runs once both are in, so an acknowledged write is
 /// always visible to reads.
 struct Completion {
-    state: Mutex<(u8, Result<()>, Option<Box<dyn FnOnce(Result<()>) + Send>>)>,
+    /// (parts still missing, first error, callback)
+    state: Mutex<(u8, Result<()>, Option<OnDurable>)>,
 }
 
+/// The callback of [`Engine::apply`].
+pub type OnDurable = Box<dyn FnOnce(Result<()>) + Send>;
+
 impl Completion {
-    fn new(cb: Box<dyn FnOnce(Result<()>) + Send>) -> Completion {
+    fn new(cb: OnDurable) -> Completion {
         Completion {
             state: Mutex::new((2, Ok(()), Some(cb))),
         }
@@ -197,6 +201,12 @@ impl Engine {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "commit log replayed"
         );
+        if !replay.empty_segments.is_empty() {
+            for p in &replay.empty_segments {
+                std::fs::remove_file(p).map_err(|e| io_err(p, e))?;
+            }
+            commitlog::sync_dir(&config.commitlog_dir)?;
+        }
         // New writes go to a fresh segment after every existing one and after every
         // position a truncation record names, so positions only ever grow.
         let first_segment = replay

@@ -596,7 +596,7 @@ fn engine_config(dir: &std::path::Path) -> EngineConfig {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn engine_matches_naive_model(ops in proptest::collection::vec(op_strategy(), 1..60)) {
         let dir = tempfile::tempdir().unwrap();
