@@ -232,6 +232,11 @@ pub struct ReplayStats {
     pub skipped_corrupt: u64,
     /// Whether an invalid tail was dropped.
     pub torn_tail: bool,
+    /// Where the dropped tail starts, and the segments after it (which hold nothing valid).
+    /// [`repair_torn_tail`] removes them: once new entries follow them, the same bytes would
+    /// read as corruption in the middle of the log.
+    pub torn_tail_at: Option<(PathBuf, u64)>,
+    pub torn_tail_later_segments: Vec<PathBuf>,
     pub max_segment_id: Option<u64>,
     /// Segments with a valid header and nothing else: safe to delete.
     pub empty_segments: Vec<PathBuf>,
@@ -276,7 +281,8 @@ pub fn replay(
         }
         Ok(())
     };
-    for (id, path) in list_segments(dir)? {
+    let segments = list_segments(dir)?;
+    for (id, path) in segments.iter().cloned() {
         stats.segments += 1;
         stats.max_segment_id = Some(id);
         let buf = fs::read(&path).map_err(|e| io_err(&path, e))?;
@@ -358,8 +364,39 @@ pub fn replay(
             "dropping the torn tail of the commit log (a write cut short by a crash)"
         );
         stats.torn_tail = true;
+        if let Some(i) = segments.iter().position(|(_, q)| *q == p.path) {
+            stats.torn_tail_later_segments =
+                segments[i + 1..].iter().map(|(_, q)| q.clone()).collect();
+        }
+        stats.torn_tail_at = Some((p.path, p.offset));
     }
     Ok(stats)
+}
+
+/// Cuts a torn tail found by [`replay`] off the log, durably.
+pub fn repair_torn_tail(dir: &Path, stats: &ReplayStats) -> Result<()> {
+    let Some((path, offset)) = &stats.torn_tail_at else {
+        return Ok(());
+    };
+    let remove = |p: &Path| match fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(p, e)),
+        _ => Ok(()),
+    };
+    if *offset < SEGMENT_HEADER_SIZE {
+        remove(path)?;
+    } else {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io_err(path, e))?;
+        f.set_len(*offset)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io_err(path, e))?;
+    }
+    for p in &stats.torn_tail_later_segments {
+        remove(p)?;
+    }
+    sync_dir(dir)
 }
 
 /// Called once the entry may be acknowledged, or with the reason it may not.

@@ -201,9 +201,15 @@ impl Engine {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "commit log replayed"
         );
+        commitlog::repair_torn_tail(&config.commitlog_dir, &replay)?;
         if !replay.empty_segments.is_empty() {
             for p in &replay.empty_segments {
-                std::fs::remove_file(p).map_err(|e| io_err(p, e))?;
+                match std::fs::remove_file(p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io_err(p, e));
+                    }
+                    _ => {}
+                }
             }
             commitlog::sync_dir(&config.commitlog_dir)?;
         }

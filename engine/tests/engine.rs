@@ -558,7 +558,8 @@ fn torn_tail_is_dropped() {
     write_entries(dir.path(), 5);
     let seg = only_segment(dir.path());
     let offs = entry_offsets(&seg);
-    let mut buf = fs::read(&seg).unwrap();
+    let orig = fs::read(&seg).unwrap();
+    let mut buf = orig.clone();
     let end = {
         let (_, n) = decode_entry(&buf[offs[4]..]).unwrap();
         offs[4] + n
@@ -574,13 +575,52 @@ fn torn_tail_is_dropped() {
     e.shutdown().unwrap();
     drop(e);
     // Garbage instead of zeros at the tail is also a torn tail.
-    let mut buf = fs::read(&seg).unwrap();
+    let mut buf = orig.clone();
     for (i, b) in buf[offs[4]..end].iter_mut().enumerate() {
         *b = i as u8;
     }
     fs::write(&seg, &buf).unwrap();
     let e = open(dir.path());
     assert_eq!(present(&e).len(), 4);
+    // The tail was cut off: writing after it and reopening must not turn it into
+    // "corruption in the middle".
+    e.apply_sync(vec![with_rows(
+        "after",
+        vec![row("a", vec![live(1, 1, "value")])],
+    )])
+    .unwrap();
+    e.shutdown().unwrap();
+    drop(e);
+    let e = open(dir.path());
+    assert_eq!(present(&e).len(), 5);
+    assert!(!e.stats().replay_torn_tail);
+}
+
+#[test]
+fn segment_cut_short_at_creation_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    write_entries(dir.path(), 2);
+    let segs = list_segments(&dir.path().join("commitlog")).unwrap();
+    let last = segs.last().unwrap();
+    // A crash between creating the next segment file and writing its header.
+    let name = last
+        .1
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .replace(&format!("{:016}", last.0), &format!("{:016}", last.0 + 1));
+    fs::write(last.1.with_file_name(name), [0x5a; 10]).unwrap();
+    let e = open(dir.path());
+    assert_eq!(present(&e).len(), 2);
+    e.apply_sync(vec![with_rows(
+        "after",
+        vec![row("a", vec![live(1, 1, "value")])],
+    )])
+    .unwrap();
+    e.shutdown().unwrap();
+    drop(e);
+    assert_eq!(present(&open(dir.path())).len(), 3);
 }
 
 #[test]
