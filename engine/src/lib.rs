@@ -468,6 +468,12 @@ impl Engine {
     }
 }
 
+// The engine is shared across threads as `Arc<Engine>`.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Engine>();
+};
+
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.shutdown();

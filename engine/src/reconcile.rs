@@ -32,19 +32,23 @@ pub fn shadowed(ts: Timestamp, deletion: Option<DeletionTime>) -> bool {
     deletion.is_some_and(|d| ts <= d.marked_for_delete_at)
 }
 
-/// Rank of a cell kind on equal timestamps: tombstones beat live cells.
+/// Rank of a cell kind on equal timestamps: tombstone > expiring > plain live.
+///
+/// This is Cassandra 4's rule (CASSANDRA-14592): an expiring cell is ranked as the tombstone
+/// it will become, so the winner does not depend on the clock at reconciliation time.
 fn kind_rank(v: &CellValue) -> u8 {
     match v {
-        CellValue::Live { .. } | CellValue::Counter { .. } => 0,
-        CellValue::Tombstone { .. } => 1,
+        CellValue::Live { ttl: None, .. } | CellValue::Counter { .. } => 0,
+        CellValue::Live { ttl: Some(_), .. } => 1,
+        CellValue::Tombstone { .. } => 2,
     }
 }
 
 /// Orders two non-counter versions of one cell; the greater one wins.
 ///
-/// Timestamp first; then tombstone over live; two tombstones: the later local deletion time;
-/// two live cells: the greater value, then the expiring one with the later expiry (Cassandra
-/// keeps the longest-lived version of an identical value).
+/// Timestamp first; then by kind (tombstone, expiring, live); two tombstones: the later local
+/// deletion time; two expiring cells: the later expiry, then the greater value; two plain
+/// live cells: the greater value.
 pub fn cell_order(a: &Cell, b: &Cell) -> Ordering {
     a.timestamp
         .cmp(&b.timestamp)
@@ -59,7 +63,8 @@ pub fn cell_order(a: &Cell, b: &Cell) -> Ordering {
                 },
             ) => x.cmp(y),
             (CellValue::Live { value: x, ttl: tx }, CellValue::Live { value: y, ttl: ty }) => {
-                x.cmp(y).then_with(|| ttl_rank(tx).cmp(&ttl_rank(ty)))
+                let exp = |t: &Option<Ttl>| t.map_or(0, |t| t.local_expiration_time);
+                exp(tx).cmp(&exp(ty)).then_with(|| x.cmp(y))
             }
             (CellValue::Counter { value: x }, CellValue::Counter { value: y }) => x.cmp(y),
             // Live vs counter on one column is a caller bug; order them deterministically.
@@ -67,14 +72,6 @@ pub fn cell_order(a: &Cell, b: &Cell) -> Ordering {
             (CellValue::Counter { .. }, CellValue::Live { .. }) => Ordering::Greater,
             _ => Ordering::Equal,
         })
-}
-
-/// Non-expiring ranks above any expiry; later expiries rank higher.
-fn ttl_rank(t: &Option<Ttl>) -> (bool, LocalTime) {
-    match t {
-        None => (true, 0),
-        Some(t) => (false, t.local_expiration_time),
-    }
 }
 
 /// Merges two versions of one cell (same column and path).
@@ -301,6 +298,36 @@ mod tests {
             reconcile_cells(live(2, b"b"), live(2, b"ab")),
             live(2, b"b")
         );
+    }
+
+    #[test]
+    fn expiring_ranks_between_live_and_tombstone() {
+        let exp = |ts, v: &'static [u8], at| Cell {
+            column: 1,
+            path: None,
+            timestamp: ts,
+            value: CellValue::Live {
+                value: Bytes::from_static(v),
+                ttl: Some(Ttl {
+                    ttl: 10,
+                    local_expiration_time: at,
+                }),
+            },
+        };
+        assert_eq!(
+            reconcile_cells(live(2, b"z"), exp(2, b"a", 5)),
+            exp(2, b"a", 5)
+        );
+        assert_eq!(reconcile_cells(exp(2, b"a", 5), tomb(2)), tomb(2));
+        assert_eq!(
+            reconcile_cells(exp(2, b"z", 5), exp(2, b"a", 6)),
+            exp(2, b"a", 6)
+        );
+        assert_eq!(
+            reconcile_cells(exp(2, b"a", 6), exp(2, b"b", 6)),
+            exp(2, b"b", 6)
+        );
+        assert_eq!(reconcile_cells(exp(3, b"a", 6), tomb(2)), exp(3, b"a", 6));
     }
 
     #[test]

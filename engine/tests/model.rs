@@ -222,17 +222,18 @@ fn in_range(r: &ClusteringRange, k: &[u8]) -> bool {
     in_bound_start(&r.start, k) && in_bound_end(&r.end, k)
 }
 
-/// Sort key of a cell version: the greatest wins.
-fn version_rank(c: &Cell) -> (i64, bool, Vec<u8>, bool, i32) {
+/// Sort key of a cell version: the greatest wins. Equal timestamps: tombstone, then
+/// expiring (the later expiry first), then plain live cells; then the greater value.
+fn version_rank(c: &Cell) -> (i64, u8, i32, Vec<u8>) {
     match &c.value {
-        CellValue::Tombstone { .. } => (c.timestamp, true, vec![], false, 0),
-        CellValue::Live { value, ttl } => (
-            c.timestamp,
-            false,
-            value.to_vec(),
-            ttl.is_none(),
-            ttl.map_or(0, |t| t.local_expiration_time),
-        ),
+        CellValue::Tombstone {
+            local_deletion_time,
+        } => (c.timestamp, 2, *local_deletion_time, vec![]),
+        CellValue::Live {
+            value,
+            ttl: Some(t),
+        } => (c.timestamp, 1, t.local_expiration_time, value.to_vec()),
+        CellValue::Live { value, ttl: None } => (c.timestamp, 0, 0, value.to_vec()),
         CellValue::Counter { .. } => unreachable!("no counters in this test"),
     }
 }
