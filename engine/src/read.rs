@@ -6,10 +6,13 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
+use std::sync::Arc;
+
 use crate::error::{EngineError, Result};
 use crate::memtable::{Memtable, PartitionKey, PartitionState};
 use crate::model::*;
 use crate::reconcile::*;
+use crate::sstable::SsTable;
 
 /// What a read returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -101,6 +104,117 @@ pub fn read_memtable(mt: &Memtable, cmd: &ReadCommand, th: Thresholds) -> Result
                 let guard = e.value().lock().unwrap_or_else(|p| p.into_inner());
                 st.partition(pk, &guard)?;
                 drop(guard);
+                if st.done() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(st.finish())
+}
+
+type Source<'a> =
+    std::iter::Peekable<Box<dyn Iterator<Item = Result<(PartitionKey, PartitionState)>> + 'a>>;
+
+/// Runs `cmd` against several data sources (memtables and SSTables), merging each
+/// partition's versions before filtering.
+pub fn read_sources(
+    memtables: &[Arc<Memtable>],
+    sstables: &[Arc<SsTable>],
+    cmd: &ReadCommand,
+    th: Thresholds,
+) -> Result<ReadResult> {
+    if let ([mt], []) = (memtables, sstables) {
+        // The common case needs no copies: filter straight from the memtable.
+        return read_memtable(mt, cmd, th);
+    }
+    let mut st = ReadState::new(cmd, th);
+    match &cmd.partitions {
+        PartitionRange::Single { token, key } => {
+            let pk = PartitionKey {
+                token: *token,
+                key: key.clone(),
+            };
+            let mut merged: Option<PartitionState> = None;
+            let mut add = |s: PartitionState| match &mut merged {
+                Some(m) => m.merge(s),
+                None => merged = Some(s),
+            };
+            for mt in memtables {
+                if let Some(e) = mt.partitions.get(&pk) {
+                    add(e.value().lock().unwrap_or_else(|p| p.into_inner()).clone());
+                }
+            }
+            for t in sstables {
+                if let Some(s) = t.get(&pk)? {
+                    add(s);
+                }
+            }
+            if let Some(m) = merged {
+                st.partition(&pk, &m)?;
+            }
+        }
+        PartitionRange::Range { start, end } => {
+            let from = start.as_ref().map(|p| PartitionKey {
+                token: p.token,
+                key: Bytes::new(),
+            });
+            let mut sources: Vec<Source<'_>> = Vec::new();
+            for mt in memtables {
+                let lower = match &from {
+                    Some(k) => Bound::Included(k.clone()),
+                    None => Bound::Unbounded,
+                };
+                let it = mt.partitions.range((lower, Bound::Unbounded)).map(|e| {
+                    Ok((
+                        e.key().clone(),
+                        e.value().lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    ))
+                });
+                let it: Box<dyn Iterator<Item = _>> = Box::new(it);
+                sources.push(it.peekable());
+            }
+            for t in sstables {
+                let it: Box<dyn Iterator<Item = _>> = Box::new(t.scan(from.clone()));
+                sources.push(it.peekable());
+            }
+            loop {
+                // The smallest key among the sources' heads; errors surface at once.
+                let mut min: Option<PartitionKey> = None;
+                for s in sources.iter_mut() {
+                    match s.peek() {
+                        Some(Ok((k, _))) if min.as_ref().is_none_or(|m| k < m) => {
+                            min = Some(k.clone());
+                        }
+                        Some(Err(_)) => {
+                            if let Some(Err(e)) = s.next() {
+                                return Err(e);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(pk) = min else { break };
+                if !before_end(&pk, end) {
+                    break;
+                }
+                let mut merged: Option<PartitionState> = None;
+                for s in sources.iter_mut() {
+                    if matches!(s.peek(), Some(Ok((k, _))) if *k == pk)
+                        && let Some(Ok((_, state))) = s.next()
+                    {
+                        match &mut merged {
+                            Some(m) => m.merge(state),
+                            None => merged = Some(state),
+                        }
+                    }
+                }
+                if !after_start(&pk, start) {
+                    continue;
+                }
+                if let Some(m) = merged {
+                    st.partition(&pk, &m)?;
+                }
                 if st.done() {
                     break;
                 }

@@ -749,3 +749,133 @@ fn replay_of_tens_of_megabytes_is_fast() {
     eprintln!("replayed ~20 MB in {elapsed:?} (unoptimised build)");
     assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
 }
+
+// ---- Flush ----
+
+#[test]
+fn flush_merges_with_memtable_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path());
+        e.apply_sync(vec![with_rows(
+            "k",
+            vec![row("a", vec![live(1, 1, "old"), counter(2, 1, 5)])],
+        )])
+        .unwrap();
+        e.apply_sync(vec![with_rows("j", vec![row("a", vec![live(1, 1, "j")])])])
+            .unwrap();
+        e.flush(T).unwrap();
+        assert_eq!(e.stats().sstables, 1);
+        // Newer data in the memtable shadows and adds to the SSTable's.
+        e.apply_sync(vec![with_rows(
+            "k",
+            vec![row("a", vec![live(1, 2, "new"), counter(2, 2, 3)])],
+        )])
+        .unwrap();
+        let mut rd = row("a", vec![]);
+        rd.deletion = Some(del(5));
+        e.apply_sync(vec![with_rows("j", vec![rd])]).unwrap();
+        let check = |e: &Engine| {
+            let r = e.read(&all()).unwrap();
+            assert_eq!(r.partitions.len(), 1, "{r:?}");
+            assert_eq!(
+                r.partitions[0].rows[0].cells,
+                vec![live(1, 2, "new"), counter(2, 2, 8)]
+            );
+            assert_eq!(
+                cells_of(&e.read(&single("k")).unwrap(), "a")[1],
+                counter(2, 2, 8)
+            );
+            assert!(e.read(&single("j")).unwrap().partitions.is_empty());
+        };
+        check(&e);
+        e.flush(T).unwrap();
+        check(&e);
+        e.shutdown().unwrap();
+        drop(e);
+        // Counters must not be counted twice: the log entries are below the flush floor.
+        let e = open(dir.path());
+        check(&e);
+        assert_eq!(e.stats().sstables, 2);
+        e.apply_sync(vec![with_rows("k", vec![row("a", vec![counter(2, 3, 1)])])])
+            .unwrap();
+        e.shutdown().unwrap();
+    }
+    let e = open(dir.path());
+    assert_eq!(
+        cells_of(&e.read(&single("k")).unwrap(), "a")[1],
+        counter(2, 3, 9)
+    );
+}
+
+#[test]
+fn automatic_flush_discards_segments_and_truncate_removes_sstables() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), CommitLogSync::Periodic { period_ms: 100 });
+    cfg.commitlog_segment_size = 64 << 10;
+    cfg.memtable_space_bytes = 100 << 10;
+    let tables = || vec![(T, TableOptions::default())];
+    let e = Engine::open(cfg.clone(), tables()).unwrap();
+    let value = "v".repeat(1000);
+    for i in 0..1000 {
+        e.apply_sync(vec![with_rows(
+            &format!("k{i:04}"),
+            vec![row("a", vec![live(1, 1, &value)])],
+        )])
+        .unwrap();
+    }
+    e.flush(T).unwrap();
+    let s = e.stats();
+    assert!(s.flushes >= 5, "{s:?}");
+    assert!(s.commitlog_segments_discarded > 5, "{s:?}");
+    assert!(s.commitlog_segments <= 2, "{s:?}");
+    let mut c = all();
+    c.row_limit = 10;
+    c.partitions = PartitionRange::Range {
+        start: Some(PartitionPosition {
+            token: token_of("k0500"),
+            key: Some(b("k0500")),
+            inclusive: true,
+        }),
+        end: None,
+    };
+    let r = e.read(&c).unwrap();
+    assert_eq!(r.partitions.len(), 10);
+    assert_eq!(e.read(&all()).unwrap().partitions.len(), 1000);
+    e.shutdown().unwrap();
+    drop(e);
+    let e = Engine::open(cfg.clone(), tables()).unwrap();
+    assert_eq!(e.read(&all()).unwrap().partitions.len(), 1000);
+    e.truncate(T).unwrap();
+    assert_eq!(e.stats().sstables, 0);
+    e.apply_sync(vec![with_rows(
+        "after",
+        vec![row("a", vec![live(1, 1, "x")])],
+    )])
+    .unwrap();
+    e.shutdown().unwrap();
+    drop(e);
+    let e = Engine::open(cfg, tables()).unwrap();
+    assert_eq!(present(&e), ["after"]);
+}
+
+#[test]
+fn corrupt_sstable_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path());
+        e.apply_sync(vec![with_rows("k", vec![row("a", vec![live(1, 1, "v")])])])
+            .unwrap();
+        e.flush(T).unwrap();
+    }
+    let tdir = shoal_engine::sstable::table_dir(&dir.path().join("data"), &T);
+    let f = fs::read_dir(&tdir).unwrap().next().unwrap().unwrap().path();
+    let mut buf = fs::read(&f).unwrap();
+    buf[60] ^= 1;
+    fs::write(&f, &buf).unwrap();
+    let e = open(dir.path());
+    match e.read(&single("k")) {
+        Err(EngineError::Corrupt { path, .. }) => assert_eq!(path, f),
+        other => panic!("{other:?}"),
+    }
+}

@@ -54,6 +54,7 @@ enum Op {
     },
     Reopen,
     Truncate,
+    Flush,
     Read(Box<ReadCommand>),
 }
 
@@ -175,6 +176,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (key, ck_strategy(), 1..=3u32, 1..=12i64).prop_map(|(key, ck, col, ts)| Op::DeleteCollection { key, ck, col, ts }),
         1 => Just(Op::Reopen),
         1 => Just(Op::Truncate),
+        2 => Just(Op::Flush),
         6 => read_strategy().prop_map(|r| Op::Read(Box::new(r))),
     ]
 }
@@ -557,7 +559,7 @@ fn to_mutation(op: &Op) -> Option<Mutation> {
             });
             m
         }
-        Op::Reopen | Op::Truncate | Op::Read(_) => return None,
+        Op::Reopen | Op::Truncate | Op::Flush | Op::Read(_) => return None,
     })
 }
 
@@ -615,6 +617,7 @@ proptest! {
                     engine.truncate(T).unwrap();
                     model = Model::default();
                 }
+                Op::Flush => engine.flush(T).unwrap(),
                 Op::Read(cmd) => {
                     let got = engine.read(cmd).unwrap().partitions;
                     let want = model.read(cmd);
