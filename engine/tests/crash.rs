@@ -23,8 +23,10 @@ fn tables() -> Vec<(TableId, TableOptions)> {
 
 fn cfg(dir: &Path) -> EngineConfig {
     let mut c = config(dir, CommitLogSync::Batch);
-    // Small segments so that kills also land around segment rotation.
+    // Small segments and memtables so that kills also land around segment rotation,
+    // memtable flushes and segment discards.
     c.commitlog_segment_size = 64 << 10;
+    c.memtable_space_bytes = 32 << 10;
     c
 }
 
@@ -67,6 +69,7 @@ fn acknowledged_writes_survive_sigkill() {
     let exe = std::env::current_exe().unwrap();
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut rng = rand::rng();
+    let mut flushes_seen = 0;
     for iter in 0..8 {
         let mut child = Command::new(&exe)
             .args([
@@ -127,6 +130,7 @@ fn acknowledged_writes_survive_sigkill() {
             missing.is_empty(),
             "iteration {iter}: lost acknowledged writes {missing:?}"
         );
+        flushes_seen += (e.stats().sstables > 0) as usize;
         e.shutdown().unwrap();
     }
     assert!(
@@ -135,4 +139,5 @@ fn acknowledged_writes_survive_sigkill() {
         acked.len()
     );
     eprintln!("{} acknowledged writes checked", acked.len());
+    assert!(flushes_seen > 0, "the children never flushed");
 }
