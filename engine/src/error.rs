@@ -28,6 +28,10 @@ pub enum EngineError {
         "Scanned over {scanned} tombstones during query; query aborted (see tombstone_failure_threshold)"
     )]
     TombstoneOverwhelming { scanned: usize },
+    /// A mutation is too large to be logged as one commit-log entry
+    /// (larger than a segment; raise commitlog_segment_size).
+    #[error("mutation of {size} bytes exceeds the maximum of {max} bytes")]
+    MutationTooLarge { size: u64, max: u64 },
     /// The engine is shutting down or failed earlier and refuses new work.
     #[error("storage engine is closed: {0}")]
     Closed(String),

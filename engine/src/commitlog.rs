@@ -1,0 +1,914 @@
+//! The commit log: segment files of checksummed entries, written by one thread, replayed at
+//! start-up. The on-disk format and the replay rules are specified in
+//! `docs/formats/commitlog.md`; keep the two in step.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
+
+use crate::codec::{DecodeError, decode_mutations};
+use crate::error::{EngineError, Result};
+use crate::model::{CommitLogSync, Mutation};
+
+/// First bytes of every segment.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"SHOALCLG";
+/// Segment format version (header and entry framing).
+pub const SEGMENT_VERSION: u32 = 1;
+/// Size of the segment header.
+pub const SEGMENT_HEADER_SIZE: u64 = 24;
+/// Framing bytes around each entry's payload: length, header CRC, trailing CRC.
+pub const ENTRY_OVERHEAD: usize = 12;
+
+/// A point in the commit log: entries are totally ordered by (segment id, offset).
+///
+/// Everything the engine does that depends on "what was logged before X" (truncation today,
+/// memtable flush and segment discard later) is expressed as a position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ReplayPosition {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// Why bytes at some offset are not a valid entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryError {
+    /// Eight zero bytes: the preallocated, never-written part of a segment.
+    End,
+    /// The buffer ends before the entry does.
+    Truncated { needed: u64, available: u64 },
+    /// The length field is zero or its CRC does not match.
+    BadHeader,
+    /// The CRC over length and payload does not match.
+    BadChecksum,
+    /// The checksum matched but the payload is not a valid mutation list.
+    BadPayload(DecodeError),
+}
+
+impl std::fmt::Display for EntryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryError::End => f.write_str("end of written data"),
+            EntryError::Truncated { needed, available } => write!(
+                f,
+                "entry truncated: needs {needed} bytes, {available} available"
+            ),
+            EntryError::BadHeader => f.write_str("entry length checksum mismatch"),
+            EntryError::BadChecksum => f.write_str("entry checksum mismatch"),
+            EntryError::BadPayload(e) => write!(f, "undecodable entry payload: {e}"),
+        }
+    }
+}
+
+fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
+    let end = at.checked_add(4)?;
+    let b = buf.get(at..end)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Frames a payload as an entry.
+pub fn encode_entry(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + ENTRY_OVERHEAD);
+    let len = (payload.len() as u32).to_le_bytes();
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc32fast::hash(&len).to_le_bytes());
+    out.extend_from_slice(payload);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(payload);
+    out.extend_from_slice(&h.finalize().to_le_bytes());
+    out
+}
+
+/// Checks the framing of the entry at the start of `buf`; returns its payload and total size.
+pub fn check_entry(buf: &[u8]) -> Result<(&[u8], usize), EntryError> {
+    let (Some(len), Some(hcrc)) = (u32_at(buf, 0), u32_at(buf, 4)) else {
+        return Err(EntryError::Truncated {
+            needed: 8,
+            available: buf.len() as u64,
+        });
+    };
+    if len == 0 && hcrc == 0 {
+        return Err(EntryError::End);
+    }
+    if len == 0 || crc32fast::hash(&buf[0..4]) != hcrc {
+        return Err(EntryError::BadHeader);
+    }
+    let total = (len as u64)
+        .checked_add(ENTRY_OVERHEAD as u64)
+        .filter(|t| *t <= buf.len() as u64)
+        .ok_or(EntryError::Truncated {
+            needed: len as u64 + ENTRY_OVERHEAD as u64,
+            available: buf.len() as u64,
+        })? as usize;
+    let payload = &buf[8..total - 4];
+    let mut h = crc32fast::Hasher::new();
+    h.update(&buf[0..4]);
+    h.update(payload);
+    if Some(h.finalize()) != u32_at(buf, total - 4) {
+        return Err(EntryError::BadChecksum);
+    }
+    Ok((payload, total))
+}
+
+/// Decodes the entry at the start of `buf`: its mutations and its size in bytes.
+///
+/// A pure function that never panics, whatever the input (it is fuzzed).
+pub fn decode_entry(buf: &[u8]) -> Result<(Vec<Mutation>, usize), EntryError> {
+    let (payload, total) = check_entry(buf)?;
+    let mutations = decode_mutations(payload).map_err(EntryError::BadPayload)?;
+    Ok((mutations, total))
+}
+
+/// The first offset `>= from` where a checksum-valid entry starts, if any.
+fn find_valid_entry(buf: &[u8], from: usize) -> Option<usize> {
+    let last = buf.len().checked_sub(ENTRY_OVERHEAD + 1)?;
+    let mut o = from;
+    while o <= last {
+        if buf[o..o + 4] == [0, 0, 0, 0] {
+            // Jump over zero runs (preallocated space) instead of probing each offset. An
+            // entry's length field may start with up to three zero bytes, hence the `- 3`.
+            let d = buf[o..].iter().position(|b| *b != 0)?;
+            o = (o + d).saturating_sub(3).max(o + 1);
+            continue;
+        }
+        // Cheap filter first: a plausible length whose header CRC matches. Only then pay for
+        // the payload CRC, so scanning garbage stays linear.
+        let len = u32_at(buf, o).unwrap_or(0) as usize;
+        if len != 0
+            && len <= buf.len() - o - ENTRY_OVERHEAD
+            && Some(crc32fast::hash(&buf[o..o + 4])) == u32_at(buf, o + 4)
+            && check_entry(&buf[o..]).is_ok()
+        {
+            return Some(o);
+        }
+        o += 1;
+    }
+    None
+}
+
+fn segment_file_name(id: u64) -> String {
+    format!("CommitLog-{SEGMENT_VERSION}-{id:016}.log")
+}
+
+fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("CommitLog-")?.strip_suffix(".log")?;
+    let (_, id) = rest.split_once('-')?;
+    id.parse().ok()
+}
+
+fn segment_header(id: u64) -> [u8; SEGMENT_HEADER_SIZE as usize] {
+    let mut h = [0u8; SEGMENT_HEADER_SIZE as usize];
+    h[0..8].copy_from_slice(&SEGMENT_MAGIC);
+    h[8..12].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    h[12..20].copy_from_slice(&id.to_le_bytes());
+    let crc = crc32fast::hash(&h[0..20]);
+    h[20..24].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn check_segment_header(buf: &[u8], id: u64) -> std::result::Result<(), String> {
+    let h = buf
+        .get(0..SEGMENT_HEADER_SIZE as usize)
+        .ok_or("segment shorter than its header")?;
+    if h[0..8] != SEGMENT_MAGIC {
+        return Err("bad segment magic".into());
+    }
+    if u32_at(h, 20) != Some(crc32fast::hash(&h[0..20])) {
+        return Err("segment header checksum mismatch".into());
+    }
+    let version = u32_at(h, 8).unwrap_or(0);
+    if version != SEGMENT_VERSION {
+        return Err(format!("unsupported segment version {version}"));
+    }
+    let mut idb = [0u8; 8];
+    idb.copy_from_slice(&h[12..20]);
+    let hid = u64::from_le_bytes(idb);
+    if hid != id {
+        return Err(format!("header names segment {hid}, file name {id}"));
+    }
+    Ok(())
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> EngineError {
+    EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Fsyncs a directory so that file creations and renames in it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(dir, e))
+}
+
+/// The segment files of `dir`, in id order.
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let e = e.map_err(|e| io_err(dir, e))?;
+        if let Some(id) = e.file_name().to_str().and_then(parse_segment_file_name) {
+            out.push((id, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What a replay found.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayStats {
+    pub segments: usize,
+    pub entries: u64,
+    pub bytes: u64,
+    /// Corrupt entries skipped because `skip_corrupt` was set.
+    pub skipped_corrupt: u64,
+    /// Whether an invalid tail was dropped.
+    pub torn_tail: bool,
+    /// Where the dropped tail starts, and the segments after it (which hold nothing valid).
+    /// [`repair_torn_tail`] removes them: once new entries follow them, the same bytes would
+    /// read as corruption in the middle of the log.
+    pub torn_tail_at: Option<(PathBuf, u64)>,
+    pub torn_tail_later_segments: Vec<PathBuf>,
+    pub max_segment_id: Option<u64>,
+    /// Segments with a valid header and nothing else: safe to delete.
+    pub empty_segments: Vec<PathBuf>,
+}
+
+/// A failure that is only corruption if something valid comes after it.
+struct PendingFailure {
+    path: PathBuf,
+    offset: u64,
+    reason: String,
+}
+
+/// Replays every segment of `dir` in order, calling `apply` for each valid entry.
+///
+/// An invalid entry followed by nothing valid anywhere in the log is a torn tail (a write cut
+/// short by a crash) and is dropped. An invalid entry followed by a valid one cannot be
+/// explained by a crash, so it is reported as corruption, or skipped if `skip_corrupt`.
+pub fn replay(
+    dir: &Path,
+    skip_corrupt: bool,
+    mut apply: impl FnMut(ReplayPosition, Vec<Mutation>),
+) -> Result<ReplayStats> {
+    let mut stats = ReplayStats::default();
+    let mut pending: Option<PendingFailure> = None;
+    // Called when valid data is found: an earlier failure was in the middle, not the tail.
+    let confirm = |pending: &mut Option<PendingFailure>, stats: &mut ReplayStats| {
+        if let Some(p) = pending.take() {
+            if !skip_corrupt {
+                return Err(EngineError::Corrupt {
+                    path: p.path,
+                    offset: p.offset,
+                    reason: format!("{} (valid commit-log entries follow it)", p.reason),
+                });
+            }
+            tracing::warn!(
+                path = %p.path.display(),
+                offset = p.offset,
+                reason = %p.reason,
+                "skipping corrupt commit-log data (skip_corrupt_commitlog_entries is set)"
+            );
+            stats.skipped_corrupt += 1;
+        }
+        Ok(())
+    };
+    let segments = list_segments(dir)?;
+    for (id, path) in segments.iter().cloned() {
+        stats.segments += 1;
+        stats.max_segment_id = Some(id);
+        let buf = fs::read(&path).map_err(|e| io_err(&path, e))?;
+        let mut pos = SEGMENT_HEADER_SIZE as usize;
+        if let Err(reason) = check_segment_header(&buf, id) {
+            match find_valid_entry(&buf, pos) {
+                Some(next) => {
+                    confirm(&mut pending, &mut stats)?;
+                    pending = Some(PendingFailure {
+                        path: path.clone(),
+                        offset: 0,
+                        reason,
+                    });
+                    confirm(&mut pending, &mut stats)?;
+                    pos = next;
+                }
+                None => {
+                    // Nothing valid in it: like a torn tail if nothing valid follows.
+                    if pending.is_none() {
+                        pending = Some(PendingFailure {
+                            path: path.clone(),
+                            offset: 0,
+                            reason,
+                        });
+                    }
+                    continue;
+                }
+            }
+        }
+        let entries_before = stats.entries;
+        let mut clean = true;
+        while pos < buf.len() {
+            match decode_entry(&buf[pos..]) {
+                Ok((mutations, size)) => {
+                    confirm(&mut pending, &mut stats)?;
+                    apply(
+                        ReplayPosition {
+                            segment: id,
+                            offset: pos as u64,
+                        },
+                        mutations,
+                    );
+                    stats.entries += 1;
+                    stats.bytes += size as u64;
+                    pos += size;
+                }
+                Err(e) => {
+                    let next = find_valid_entry(&buf, pos + 1);
+                    let end_of_data = matches!(e, EntryError::End)
+                        || (matches!(e, EntryError::Truncated { .. })
+                            && buf[pos..].iter().all(|b| *b == 0));
+                    clean &= end_of_data && next.is_none();
+                    if !(end_of_data && next.is_none()) && pending.is_none() {
+                        pending = Some(PendingFailure {
+                            path: path.clone(),
+                            offset: pos as u64,
+                            reason: e.to_string(),
+                        });
+                    }
+                    match next {
+                        Some(n) => {
+                            confirm(&mut pending, &mut stats)?;
+                            pos = n;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        if clean && stats.entries == entries_before {
+            stats.empty_segments.push(path.clone());
+        }
+    }
+    if let Some(p) = pending {
+        tracing::info!(
+            path = %p.path.display(),
+            offset = p.offset,
+            reason = %p.reason,
+            "dropping the torn tail of the commit log (a write cut short by a crash)"
+        );
+        stats.torn_tail = true;
+        if let Some(i) = segments.iter().position(|(_, q)| *q == p.path) {
+            stats.torn_tail_later_segments =
+                segments[i + 1..].iter().map(|(_, q)| q.clone()).collect();
+        }
+        stats.torn_tail_at = Some((p.path, p.offset));
+    }
+    Ok(stats)
+}
+
+/// Cuts a torn tail found by [`replay`] off the log, durably.
+pub fn repair_torn_tail(dir: &Path, stats: &ReplayStats) -> Result<()> {
+    let Some((path, offset)) = &stats.torn_tail_at else {
+        return Ok(());
+    };
+    let remove = |p: &Path| match fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(p, e)),
+        _ => Ok(()),
+    };
+    if *offset < SEGMENT_HEADER_SIZE {
+        remove(path)?;
+    } else {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io_err(path, e))?;
+        f.set_len(*offset)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io_err(path, e))?;
+    }
+    for p in &stats.torn_tail_later_segments {
+        remove(p)?;
+    }
+    sync_dir(dir)
+}
+
+/// Called once the entry may be acknowledged, or with the reason it may not.
+pub type Ack = Box<dyn FnOnce(Result<()>) + Send>;
+
+enum Msg {
+    Entry { bytes: Vec<u8>, ack: Ack },
+    Position(Sender<Result<ReplayPosition>>),
+    Sync(Sender<Result<()>>),
+    Shutdown(Sender<Result<()>>),
+}
+
+/// Counters shared with the engine's stats.
+#[derive(Default)]
+pub struct LogCounters {
+    pub bytes_written: AtomicU64,
+    pub entries_written: AtomicU64,
+    pub syncs: AtomicU64,
+    pub segments_created: AtomicU64,
+}
+
+/// Handle on the writer thread.
+pub struct CommitLog {
+    tx: Sender<Msg>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    max_entry: u64,
+    pub counters: Arc<LogCounters>,
+}
+
+impl CommitLog {
+    /// Starts writing a fresh segment `first_segment` in `dir`.
+    pub fn start(
+        dir: &Path,
+        first_segment: u64,
+        segment_size: u64,
+        mode: CommitLogSync,
+    ) -> Result<CommitLog> {
+        let segment_size = segment_size.max(SEGMENT_HEADER_SIZE + 4096);
+        let counters = Arc::new(LogCounters::default());
+        let seg = Segment::create(dir, first_segment, segment_size, &counters)?;
+        let (tx, rx) = channel::bounded(4096);
+        let periodic_syncer = match mode {
+            CommitLogSync::Periodic { .. } => Some(PeriodicSyncer::start()),
+            _ => None,
+        };
+        let mut w = Writer {
+            dir: dir.to_path_buf(),
+            segment_size,
+            mode,
+            seg,
+            buf: Vec::with_capacity(1 << 20),
+            written_acks: Vec::new(),
+            pending: Vec::new(),
+            last_sync: Instant::now(),
+            dirty: false,
+            failed: None,
+            counters: counters.clone(),
+            periodic_syncer,
+        };
+        let thread = std::thread::Builder::new()
+            .name("shoal-commitlog".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| io_err(dir, e))?;
+        Ok(CommitLog {
+            tx,
+            thread: std::sync::Mutex::new(Some(thread)),
+            max_entry: segment_size - SEGMENT_HEADER_SIZE,
+            counters,
+        })
+    }
+
+    /// Largest entry (framing included) a segment can hold.
+    pub fn max_entry_size(&self) -> u64 {
+        self.max_entry
+    }
+
+    /// Queues a framed entry; `ack` runs on the writer thread once the sync mode allows.
+    pub fn submit(&self, bytes: Vec<u8>, ack: Ack) -> Result<()> {
+        self.tx
+            .send(Msg::Entry { bytes, ack })
+            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))
+    }
+
+    /// The position the next entry will get: every entry submitted before this call is
+    /// strictly before it.
+    pub fn position(&self) -> Result<ReplayPosition> {
+        let (tx, rx) = channel::bounded(1);
+        self.tx
+            .send(Msg::Position(tx))
+            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?;
+        rx.recv()
+            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?
+    }
+
+    /// Writes and fsyncs everything submitted so far.
+    pub fn sync(&self) -> Result<()> {
+        let (tx, rx) = channel::bounded(1);
+        self.tx
+            .send(Msg::Sync(tx))
+            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?;
+        rx.recv()
+            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?
+    }
+
+    /// Syncs and stops the writer thread. Idempotent.
+    pub fn shutdown(&self) -> Result<()> {
+        let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        let (tx, rx) = channel::bounded(1);
+        let res = match self.tx.send(Msg::Shutdown(tx)) {
+            Ok(()) => rx
+                .recv()
+                .unwrap_or_else(|_| Err(EngineError::Closed("commit log writer died".into()))),
+            Err(_) => Err(EngineError::Closed("commit log writer stopped".into())),
+        };
+        let _ = handle.join();
+        res
+    }
+}
+
+impl Drop for CommitLog {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+struct Segment {
+    id: u64,
+    path: PathBuf,
+    file: Arc<File>,
+    /// Where the next byte goes (buffered bytes included).
+    offset: u64,
+    /// End of what has been handed to the kernel.
+    written: u64,
+}
+
+impl Segment {
+    fn create(dir: &Path, id: u64, size: u64, counters: &LogCounters) -> Result<Segment> {
+        let path = dir.join(segment_file_name(id));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        // Preallocating fixes the file size up front, so later fdatasyncs need not update it,
+        // and the never-written rest reads as zeros, which replay recognises as "end".
+        file.set_len(size).map_err(|e| io_err(&path, e))?;
+        file.write_all_at(&segment_header(id), 0)
+            .map_err(|e| io_err(&path, e))?;
+        file.sync_all().map_err(|e| io_err(&path, e))?;
+        sync_dir(dir)?;
+        counters.segments_created.fetch_add(1, Ordering::Relaxed);
+        Ok(Segment {
+            id,
+            path,
+            file: Arc::new(file),
+            offset: SEGMENT_HEADER_SIZE,
+            written: SEGMENT_HEADER_SIZE,
+        })
+    }
+}
+
+/// Runs periodic-mode fsyncs off the writer thread, so a slow fsync never stalls writes.
+struct PeriodicSyncer {
+    tx: Option<Sender<(Arc<File>, PathBuf)>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PeriodicSyncer {
+    fn start() -> PeriodicSyncer {
+        let (tx, rx) = channel::bounded::<(Arc<File>, PathBuf)>(2);
+        let thread = std::thread::Builder::new()
+            .name("shoal-commitlog-sync".into())
+            .spawn(move || {
+                for (file, path) in rx {
+                    if let Err(e) = file.sync_data() {
+                        tracing::error!(path = %path.display(), error = %e, "commit log fsync failed");
+                    }
+                }
+            })
+            .ok();
+        PeriodicSyncer {
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    fn request(&self, file: Arc<File>, path: PathBuf) {
+        if let Some(tx) = &self.tx {
+            // A sync already queued covers this one too.
+            let _ = tx.try_send((file, path));
+        }
+    }
+}
+
+impl Drop for PeriodicSyncer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    segment_size: u64,
+    mode: CommitLogSync,
+    seg: Segment,
+    buf: Vec<u8>,
+    /// Acks due as soon as their entry reaches the kernel (periodic mode).
+    written_acks: Vec<Ack>,
+    /// Acks due after the next fsync (batch and group modes).
+    pending: Vec<Ack>,
+    last_sync: Instant,
+    dirty: bool,
+    failed: Option<String>,
+    counters: Arc<LogCounters>,
+    periodic_syncer: Option<PeriodicSyncer>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: Receiver<Msg>) {
+        loop {
+            let msg = match self.deadline() {
+                Some(d) => match rx.recv_deadline(d) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        let _ = self.sync_now();
+                        return;
+                    }
+                },
+                None => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => {
+                        let _ = self.sync_now();
+                        return;
+                    }
+                },
+            };
+            let mut shutdown = None;
+            if let Some(m) = msg {
+                let mut next = Some(m);
+                let mut n = 0;
+                // Take whatever else is queued: one write and one fsync cover them all.
+                while let Some(m) = next {
+                    if let Some(reply) = self.handle(m) {
+                        shutdown = Some(reply);
+                        break;
+                    }
+                    n += 1;
+                    next = if n < 4096 && self.buf.len() < (4 << 20) {
+                        rx.try_recv().ok()
+                    } else {
+                        None
+                    };
+                }
+            }
+            let res = self.flush_buf();
+            self.after_write(res);
+            if let Some(reply) = shutdown {
+                let r = self.sync_now().and_then(|()| self.trim());
+                let _ = reply.send(r);
+                // Writers that raced with the shutdown learn that their entry was not logged.
+                while let Ok(m) = rx.try_recv() {
+                    match m {
+                        Msg::Entry { ack, .. } => {
+                            ack(Err(EngineError::Closed("commit log shut down".into())))
+                        }
+                        Msg::Position(r) => {
+                            let _ = r.send(Err(EngineError::Closed("commit log shut down".into())));
+                        }
+                        Msg::Sync(r) | Msg::Shutdown(r) => {
+                            let _ = r.send(Ok(()));
+                        }
+                    }
+                }
+                return;
+            }
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.mode {
+            CommitLogSync::Periodic { period_ms } if self.dirty => {
+                Some(self.last_sync + Duration::from_millis(period_ms))
+            }
+            CommitLogSync::Group { window_ms } if !self.pending.is_empty() => {
+                Some(self.last_sync + Duration::from_millis(window_ms))
+            }
+            _ => None,
+        }
+    }
+
+    fn closed(&self) -> EngineError {
+        EngineError::Closed(format!(
+            "commit log failed earlier: {}",
+            self.failed.as_deref().unwrap_or("")
+        ))
+    }
+
+    /// Handles one message; returns the reply channel of a shutdown.
+    fn handle(&mut self, m: Msg) -> Option<Sender<Result<()>>> {
+        match m {
+            Msg::Entry { bytes, ack } => {
+                if self.failed.is_some() {
+                    ack(Err(self.closed()));
+                    return None;
+                }
+                if let Err(e) = self.append(&bytes) {
+                    self.fail(&e);
+                    ack(Err(e));
+                    return None;
+                }
+                match self.mode {
+                    CommitLogSync::Periodic { .. } => self.written_acks.push(ack),
+                    _ => self.pending.push(ack),
+                }
+            }
+            Msg::Position(reply) => {
+                let r = if self.failed.is_some() {
+                    Err(self.closed())
+                } else {
+                    Ok(ReplayPosition {
+                        segment: self.seg.id,
+                        offset: self.seg.offset,
+                    })
+                };
+                let _ = reply.send(r);
+            }
+            Msg::Sync(reply) => {
+                let r = self.flush_buf().and_then(|()| self.sync_now());
+                if let Err(e) = &r {
+                    self.fail(e);
+                }
+                let _ = reply.send(r);
+            }
+            Msg::Shutdown(reply) => return Some(reply),
+        }
+        None
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        let len = bytes.len() as u64;
+        if self.seg.offset + len > self.segment_size {
+            self.rotate()?;
+        }
+        if self.seg.offset + len > self.segment_size {
+            return Err(EngineError::Closed(format!(
+                "commit-log entry of {len} bytes exceeds the segment size"
+            )));
+        }
+        self.buf.extend_from_slice(bytes);
+        self.seg.offset += len;
+        self.counters
+            .entries_written
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        self.flush_buf()?;
+        // The old segment must be durable before any entry lands in the new one: replay
+        // relies on "later segment valid => earlier segments complete".
+        self.seg
+            .file
+            .sync_data()
+            .map_err(|e| io_err(&self.seg.path, e))?;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        for ack in self.pending.drain(..) {
+            ack(Ok(()));
+        }
+        let next = Segment::create(
+            &self.dir,
+            self.seg.id + 1,
+            self.segment_size,
+            &self.counters,
+        )?;
+        self.seg = next;
+        self.last_sync = Instant::now();
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn flush_buf(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let at = self.seg.written;
+        let r = self
+            .seg
+            .file
+            .write_all_at(&self.buf, at)
+            .map_err(|e| io_err(&self.seg.path, e));
+        if r.is_ok() {
+            self.seg.written += self.buf.len() as u64;
+            self.counters
+                .bytes_written
+                .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+            self.dirty = true;
+        }
+        self.buf.clear();
+        r
+    }
+
+    fn sync_now(&mut self) -> Result<()> {
+        if self.failed.is_some() {
+            let e = self.closed();
+            for ack in std::mem::take(&mut self.pending) {
+                ack(Err(self.closed()));
+            }
+            return Err(e);
+        }
+        // Unconditional: in periodic mode `dirty` is cleared when a background sync is only
+        // requested, and fsync on a clean file is cheap.
+        self.seg
+            .file
+            .sync_data()
+            .map_err(|e| io_err(&self.seg.path, e))?;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        self.dirty = false;
+        self.last_sync = Instant::now();
+        for ack in self.pending.drain(..) {
+            ack(Ok(()));
+        }
+        Ok(())
+    }
+
+    /// Cuts the preallocated, unwritten end off the current segment at a clean shutdown,
+    /// so the next start-up does not read it.
+    fn trim(&mut self) -> Result<()> {
+        let f = &self.seg.file;
+        f.set_len(self.seg.written)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io_err(&self.seg.path, e))
+    }
+
+    fn fail(&mut self, e: &EngineError) {
+        tracing::error!(error = %e, "commit log failed; refusing further writes");
+        if self.failed.is_none() {
+            self.failed = Some(e.to_string());
+        }
+        for ack in self.written_acks.drain(..) {
+            ack(Err(EngineError::Closed(format!("commit log failed: {e}"))));
+        }
+        for ack in self.pending.drain(..) {
+            ack(Err(EngineError::Closed(format!("commit log failed: {e}"))));
+        }
+    }
+
+    fn after_write(&mut self, res: Result<()>) {
+        if let Err(e) = res {
+            self.fail(&e);
+            return;
+        }
+        for ack in self.written_acks.drain(..) {
+            ack(Ok(()));
+        }
+        let now = Instant::now();
+        let due = match self.mode {
+            CommitLogSync::Batch => !self.pending.is_empty(),
+            CommitLogSync::Group { window_ms } => {
+                !self.pending.is_empty() && now >= self.last_sync + Duration::from_millis(window_ms)
+            }
+            CommitLogSync::Periodic { period_ms } => {
+                if self.dirty && now >= self.last_sync + Duration::from_millis(period_ms) {
+                    if let Some(s) = &self.periodic_syncer {
+                        s.request(self.seg.file.clone(), self.seg.path.clone());
+                    }
+                    self.dirty = false;
+                    self.last_sync = now;
+                }
+                false
+            }
+        };
+        if due && let Err(e) = self.sync_now() {
+            self.fail(&e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_roundtrip_and_damage() {
+        let payload = {
+            let mut v = Vec::new();
+            crate::codec::encode_mutations(&[], &mut v);
+            v
+        };
+        let e = encode_entry(&payload);
+        assert_eq!(decode_entry(&e).unwrap(), (vec![], e.len()));
+        assert_eq!(decode_entry(&[0u8; 20]), Err(EntryError::End));
+        for i in 0..e.len() {
+            let mut d = e.clone();
+            d[i] ^= 0x10;
+            assert!(decode_entry(&d).is_err(), "flip at {i}");
+        }
+        assert!(matches!(
+            decode_entry(&e[..e.len() - 1]),
+            Err(EntryError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn segment_names() {
+        assert_eq!(parse_segment_file_name(&segment_file_name(42)), Some(42));
+        assert_eq!(parse_segment_file_name("foo.log"), None);
+    }
+}

@@ -1,0 +1,521 @@
+//! The read path: walks partitions in ring order, applies deletions, expiry, slices and
+//! limits, and renders either live data or the shadow-free raw state.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use bytes::Bytes;
+
+use std::sync::Arc;
+
+use crate::error::{EngineError, Result};
+use crate::memtable::{Memtable, PartitionKey, PartitionState};
+use crate::model::*;
+use crate::reconcile::*;
+use crate::sstable::SsTable;
+
+/// What a read returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadResult {
+    pub partitions: Vec<PartitionData>,
+    /// Tombstones (deleted or expired cells, row deletions, range and partition deletions)
+    /// met while reading.
+    pub tombstones_scanned: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Tombstone thresholds of a read.
+#[derive(Clone, Copy, Debug)]
+pub struct Thresholds {
+    pub warn: usize,
+    pub fail: usize,
+}
+
+/// Whether a partition lies after a range's start.
+fn after_start(pk: &PartitionKey, start: &Option<PartitionPosition>) -> bool {
+    let Some(p) = start else { return true };
+    match &p.key {
+        Some(k) => {
+            let b = (p.token, &k[..]);
+            let x = (pk.token, &pk.key[..]);
+            if p.inclusive { x >= b } else { x > b }
+        }
+        None => {
+            if p.inclusive {
+                pk.token >= p.token
+            } else {
+                pk.token > p.token
+            }
+        }
+    }
+}
+
+/// Whether a partition lies before a range's end.
+fn before_end(pk: &PartitionKey, end: &Option<PartitionPosition>) -> bool {
+    let Some(p) = end else { return true };
+    match &p.key {
+        Some(k) => {
+            let b = (p.token, &k[..]);
+            let x = (pk.token, &pk.key[..]);
+            if p.inclusive { x <= b } else { x < b }
+        }
+        None => {
+            if p.inclusive {
+                pk.token <= p.token
+            } else {
+                pk.token < p.token
+            }
+        }
+    }
+}
+
+/// Runs `cmd` against one memtable.
+pub fn read_memtable(mt: &Memtable, cmd: &ReadCommand, th: Thresholds) -> Result<ReadResult> {
+    let mut st = ReadState::new(cmd, th);
+    match &cmd.partitions {
+        PartitionRange::Single { token, key } => {
+            let pk = PartitionKey {
+                token: *token,
+                key: key.clone(),
+            };
+            if let Some(e) = mt.partitions.get(&pk) {
+                let guard = e.value().lock().unwrap_or_else(|p| p.into_inner());
+                st.partition(&pk, &guard)?;
+            }
+        }
+        PartitionRange::Range { start, end } => {
+            // Seek to the smallest key of the start token: the filter below handles
+            // exclusivity, so the seek only has to be at or before the first match.
+            let lower = match start {
+                None => Bound::Unbounded,
+                Some(p) => Bound::Included(PartitionKey {
+                    token: p.token,
+                    key: Bytes::new(),
+                }),
+            };
+            for e in mt.partitions.range((lower, Bound::Unbounded)) {
+                let pk = e.key();
+                if !before_end(pk, end) {
+                    break;
+                }
+                if !after_start(pk, start) {
+                    continue;
+                }
+                let guard = e.value().lock().unwrap_or_else(|p| p.into_inner());
+                st.partition(pk, &guard)?;
+                drop(guard);
+                if st.done() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(st.finish())
+}
+
+type Source<'a> =
+    std::iter::Peekable<Box<dyn Iterator<Item = Result<(PartitionKey, PartitionState)>> + 'a>>;
+
+/// Runs `cmd` against several data sources (memtables and SSTables), merging each
+/// partition's versions before filtering.
+pub fn read_sources(
+    memtables: &[Arc<Memtable>],
+    sstables: &[Arc<SsTable>],
+    cmd: &ReadCommand,
+    th: Thresholds,
+) -> Result<ReadResult> {
+    if let ([mt], []) = (memtables, sstables) {
+        // The common case needs no copies: filter straight from the memtable.
+        return read_memtable(mt, cmd, th);
+    }
+    let mut st = ReadState::new(cmd, th);
+    match &cmd.partitions {
+        PartitionRange::Single { token, key } => {
+            let pk = PartitionKey {
+                token: *token,
+                key: key.clone(),
+            };
+            let mut merged: Option<PartitionState> = None;
+            let mut add = |s: PartitionState| match &mut merged {
+                Some(m) => m.merge(s),
+                None => merged = Some(s),
+            };
+            for mt in memtables {
+                if let Some(e) = mt.partitions.get(&pk) {
+                    add(e.value().lock().unwrap_or_else(|p| p.into_inner()).clone());
+                }
+            }
+            for t in sstables {
+                if let Some(s) = t.get(&pk)? {
+                    add(s);
+                }
+            }
+            if let Some(m) = merged {
+                st.partition(&pk, &m)?;
+            }
+        }
+        PartitionRange::Range { start, end } => {
+            let from = start.as_ref().map(|p| PartitionKey {
+                token: p.token,
+                key: Bytes::new(),
+            });
+            let mut sources: Vec<Source<'_>> = Vec::new();
+            for mt in memtables {
+                let lower = match &from {
+                    Some(k) => Bound::Included(k.clone()),
+                    None => Bound::Unbounded,
+                };
+                let it = mt.partitions.range((lower, Bound::Unbounded)).map(|e| {
+                    Ok((
+                        e.key().clone(),
+                        e.value().lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    ))
+                });
+                let it: Box<dyn Iterator<Item = _>> = Box::new(it);
+                sources.push(it.peekable());
+            }
+            for t in sstables {
+                let it: Box<dyn Iterator<Item = _>> = Box::new(t.scan(from.clone()));
+                sources.push(it.peekable());
+            }
+            loop {
+                // The smallest key among the sources' heads; errors surface at once.
+                let mut min: Option<PartitionKey> = None;
+                for s in sources.iter_mut() {
+                    match s.peek() {
+                        Some(Ok((k, _))) if min.as_ref().is_none_or(|m| k < m) => {
+                            min = Some(k.clone());
+                        }
+                        Some(Err(_)) => {
+                            if let Some(Err(e)) = s.next() {
+                                return Err(e);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(pk) = min else { break };
+                if !before_end(&pk, end) {
+                    break;
+                }
+                let mut merged: Option<PartitionState> = None;
+                for s in sources.iter_mut() {
+                    if matches!(s.peek(), Some(Ok((k, _))) if *k == pk)
+                        && let Some(Ok((_, state))) = s.next()
+                    {
+                        match &mut merged {
+                            Some(m) => m.merge(state),
+                            None => merged = Some(state),
+                        }
+                    }
+                }
+                if !after_start(&pk, start) {
+                    continue;
+                }
+                if let Some(m) = merged {
+                    st.partition(&pk, &m)?;
+                }
+                if st.done() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(st.finish())
+}
+
+struct ReadState<'a> {
+    cmd: &'a ReadCommand,
+    th: Thresholds,
+    first: bool,
+    rows_counted: usize,
+    live_rows_returned: usize,
+    partitions_counted: usize,
+    tombstones: usize,
+    out: Vec<PartitionData>,
+    slices: Vec<ClusteringRange>,
+}
+
+impl<'a> ReadState<'a> {
+    fn new(cmd: &'a ReadCommand, th: Thresholds) -> Self {
+        let mut slices = if cmd.slices.is_empty() {
+            vec![ClusteringRange::all()]
+        } else {
+            cmd.slices.clone()
+        };
+        if cmd.reversed {
+            slices.reverse();
+        }
+        ReadState {
+            cmd,
+            th,
+            first: true,
+            rows_counted: 0,
+            live_rows_returned: 0,
+            partitions_counted: 0,
+            tombstones: 0,
+            out: Vec::new(),
+            slices,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.rows_counted >= self.cmd.row_limit
+            || self.partitions_counted >= self.cmd.partition_limit
+    }
+
+    fn check_failure(&self) -> Result<()> {
+        if self.tombstones > self.th.fail {
+            return Err(EngineError::TombstoneOverwhelming {
+                scanned: self.tombstones,
+            });
+        }
+        Ok(())
+    }
+
+    fn partition(&mut self, pk: &PartitionKey, st: &PartitionState) -> Result<()> {
+        let first = std::mem::replace(&mut self.first, false);
+        if self.done() {
+            return Ok(());
+        }
+        let cmd = self.cmd;
+        let now = cmd.now;
+        let raw = cmd.include_tombstones;
+        let pdel = st.deletion;
+        if pdel.is_some() {
+            self.tombstones += 1;
+        }
+        // Range tombstones shadowed by the partition deletion are irrelevant.
+        let rts: Vec<&RangeTombstone> = st
+            .range_tombstones
+            .iter()
+            .filter(|rt| !shadowed(rt.deletion.marked_for_delete_at, pdel))
+            .collect();
+        self.tombstones += rts.len();
+
+        let skip_static = first && cmd.start_after_row.is_some();
+        let mut static_row = None;
+        let mut static_live = false;
+        if !skip_static && let Some(s) = &st.static_row {
+            let (r, live) = render_row(s, pdel, now, raw, &mut self.tombstones);
+            static_live = live;
+            static_row = r;
+        }
+
+        let limit = cmd
+            .per_partition_limit
+            .min(cmd.row_limit.saturating_sub(self.rows_counted));
+        let mut rows = Vec::new();
+        let mut live_rows = 0usize;
+        let sar = if first {
+            cmd.start_after_row.as_ref()
+        } else {
+            None
+        };
+        'slices: for slice in &self.slices {
+            for (key, row) in slice_iter(&st.rows, slice, cmd.reversed) {
+                if let Some(sar) = sar {
+                    let passed = if cmd.reversed {
+                        key[..] >= sar[..]
+                    } else {
+                        key[..] <= sar[..]
+                    };
+                    if passed {
+                        continue;
+                    }
+                }
+                if live_rows >= limit {
+                    break 'slices;
+                }
+                let mut outer = pdel;
+                for rt in &rts {
+                    if range_admits(&rt.range, key) {
+                        outer = max_deletion(outer, Some(rt.deletion));
+                    }
+                }
+                let (r, live) = render_row(row, outer, now, raw, &mut self.tombstones);
+                if live {
+                    live_rows += 1;
+                }
+                if let Some(r) = r {
+                    rows.push(r);
+                }
+                self.check_failure()?;
+            }
+        }
+        self.check_failure()?;
+
+        let has_live = live_rows > 0 || static_live;
+        if !has_live {
+            let anything = raw
+                && (pdel.is_some() || !rts.is_empty() || static_row.is_some() || !rows.is_empty());
+            if !anything {
+                return Ok(());
+            }
+        } else {
+            self.partitions_counted += 1;
+            self.rows_counted += live_rows.max(1);
+            self.live_rows_returned += live_rows;
+        }
+        self.out.push(PartitionData {
+            token: pk.token,
+            key: pk.key.clone(),
+            partition_deletion: if raw { pdel } else { None },
+            range_tombstones: if raw {
+                rts.into_iter().cloned().collect()
+            } else {
+                Vec::new()
+            },
+            static_row,
+            rows,
+        });
+        Ok(())
+    }
+
+    fn finish(self) -> ReadResult {
+        let mut warnings = Vec::new();
+        if self.tombstones > self.th.warn {
+            warnings.push(format!(
+                "Read {} live rows and {} tombstone cells for query {} (see tombstone_warn_threshold)",
+                self.live_rows_returned,
+                self.tombstones,
+                describe(self.cmd)
+            ));
+        }
+        ReadResult {
+            partitions: self.out,
+            tombstones_scanned: self.tombstones,
+            warnings,
+        }
+    }
+}
+
+fn describe(cmd: &ReadCommand) -> String {
+    let table: String = cmd.table.0.iter().map(|b| format!("{b:02x}")).collect();
+    let parts = match &cmd.partitions {
+        PartitionRange::Single { token, .. } => format!("partition token {token}"),
+        PartitionRange::Range { start, end } => format!(
+            "token range {:?}..{:?}",
+            start.as_ref().map(|p| p.token),
+            end.as_ref().map(|p| p.token)
+        ),
+    };
+    format!("on table {table} {parts} LIMIT {}", cmd.row_limit)
+}
+
+/// Rows of `rows` inside `r`, in walk order.
+fn slice_iter<'m>(
+    rows: &'m BTreeMap<Bytes, Row>,
+    r: &'m ClusteringRange,
+    reversed: bool,
+) -> Box<dyn Iterator<Item = (&'m Bytes, &'m Row)> + 'm> {
+    let lower: Bound<&[u8]> = if r.start.prefix.is_empty() {
+        Bound::Unbounded
+    } else {
+        Bound::Included(&r.start.prefix[..])
+    };
+    let succ;
+    let upper: Bound<&[u8]> = if r.end.prefix.is_empty() {
+        Bound::Unbounded
+    } else if r.end.inclusive {
+        succ = prefix_successor(&r.end.prefix);
+        match &succ {
+            Some(s) => Bound::Excluded(&s[..]),
+            None => Bound::Unbounded,
+        }
+    } else {
+        Bound::Excluded(&r.end.prefix[..])
+    };
+    // BTreeMap::range panics on an inverted range; such a slice is simply empty.
+    if let (Bound::Included(l), Bound::Excluded(u)) = (lower, upper)
+        && l > u
+    {
+        return Box::new(std::iter::empty());
+    }
+    let it = rows
+        .range::<[u8], _>((lower, upper))
+        .filter(move |(k, _)| range_admits(r, k));
+    if reversed {
+        Box::new(it.rev())
+    } else {
+        Box::new(it)
+    }
+}
+
+/// Renders a row under the deletion `outer` (partition and range deletions covering it).
+/// Returns the row to emit (if any) and whether it is live.
+fn render_row(
+    row: &Row,
+    outer: Option<DeletionTime>,
+    now: LocalTime,
+    raw: bool,
+    tombstones: &mut usize,
+) -> (Option<Row>, bool) {
+    let row_del = row
+        .deletion
+        .filter(|d| outer.is_none_or(|o| deletion_supersedes(d, &o)));
+    if row_del.is_some() {
+        *tombstones += 1;
+    }
+    let eff = max_deletion(outer, row.deletion);
+    let liveness = row.liveness.filter(|l| !shadowed(l.timestamp, eff));
+    let marker_live = liveness.is_some_and(|l| ttl_live(&l.ttl, now));
+    let mut cells = Vec::new();
+    let mut live_cells = 0;
+    for c in &row.cells {
+        let cdel = match row
+            .complex_deletions
+            .binary_search_by_key(&c.column, |(col, _)| *col)
+        {
+            Ok(i) => max_deletion(eff, Some(row.complex_deletions[i].1)),
+            Err(_) => eff,
+        };
+        if shadowed(c.timestamp, cdel) {
+            continue;
+        }
+        if cell_live(c, now) {
+            live_cells += 1;
+            cells.push(c.clone());
+        } else {
+            *tombstones += 1;
+            if raw {
+                cells.push(c.clone());
+            }
+        }
+    }
+    let live = marker_live || live_cells > 0;
+    if raw {
+        let complex_deletions: Vec<_> = row
+            .complex_deletions
+            .iter()
+            .filter(|(_, d)| eff.is_none_or(|e| d.marked_for_delete_at > e.marked_for_delete_at))
+            .copied()
+            .collect();
+        if liveness.is_none()
+            && row_del.is_none()
+            && complex_deletions.is_empty()
+            && cells.is_empty()
+        {
+            return (None, false);
+        }
+        let out = Row {
+            clustering: row.clustering.clone(),
+            liveness,
+            deletion: row_del,
+            complex_deletions,
+            cells,
+        };
+        return (Some(out), live);
+    }
+    if !live {
+        return (None, false);
+    }
+    let out = Row {
+        clustering: row.clustering.clone(),
+        liveness: if marker_live { liveness } else { None },
+        deletion: None,
+        complex_deletions: Vec::new(),
+        cells,
+    };
+    (Some(out), true)
+}

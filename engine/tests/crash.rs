@@ -1,0 +1,143 @@
+//! Crash safety: a child process writes in batch mode and reports every acknowledged write;
+//! it is SIGKILLed at random moments, and every acknowledged write must survive a reopen.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rand::Rng;
+use shoal_engine::*;
+
+const DIR_VAR: &str = "SHOAL_CRASH_WRITER_DIR";
+const ITER_VAR: &str = "SHOAL_CRASH_WRITER_ITER";
+
+fn tables() -> Vec<(TableId, TableOptions)> {
+    vec![(T, TableOptions::default())]
+}
+
+fn cfg(dir: &Path) -> EngineConfig {
+    let mut c = config(dir, CommitLogSync::Batch);
+    // Small segments and memtables so that kills also land around segment rotation,
+    // memtable flushes and segment discards.
+    c.commitlog_segment_size = 64 << 10;
+    c.memtable_space_bytes = 32 << 10;
+    c
+}
+
+/// The child: only does something when re-executed by the parent test.
+#[test]
+fn crash_writer_child() {
+    let Ok(dir) = std::env::var(DIR_VAR) else {
+        return;
+    };
+    let iter = std::env::var(ITER_VAR).unwrap();
+    let e = Arc::new(Engine::open(cfg(Path::new(&dir)), tables()).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let e = e.clone();
+            let iter = iter.clone();
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let key = format!("i{iter}-t{t}-{i}");
+                    let value = format!("value-of-{key}");
+                    e.apply_sync(vec![with_rows(
+                        &key,
+                        vec![row("r", vec![live(1, 1, &value)])],
+                    )])
+                    .unwrap();
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "ACK {key}").unwrap();
+                    out.flush().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut acked: BTreeSet<String> = BTreeSet::new();
+    let mut rng = rand::rng();
+    let mut flushes_seen = 0;
+    for iter in 0..8 {
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_writer_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(DIR_VAR, dir.path())
+            .env(ITER_VAR, iter.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut keys = Vec::new();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match r.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                // A line cut by the kill is not an acknowledgement.
+                if let Some(l) = line.strip_suffix(b"\n")
+                    && let Some(k) = l.strip_prefix(b"ACK ")
+                {
+                    keys.push(String::from_utf8(k.to_vec()).unwrap());
+                }
+            }
+            keys
+        });
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..700)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let keys = reader.join().unwrap();
+        acked.extend(keys);
+
+        let e = Engine::open(cfg(dir.path()), tables()).unwrap();
+        let r = e.read(&all()).unwrap();
+        let found: BTreeSet<String> = r
+            .partitions
+            .iter()
+            .map(|p| {
+                let k = String::from_utf8(p.key.to_vec()).unwrap();
+                assert_eq!(
+                    p.rows[0].cells,
+                    vec![live(1, 1, &format!("value-of-{k}"))],
+                    "wrong data for {k}"
+                );
+                k
+            })
+            .collect();
+        let missing: Vec<_> = acked.difference(&found).collect();
+        assert!(
+            missing.is_empty(),
+            "iteration {iter}: lost acknowledged writes {missing:?}"
+        );
+        flushes_seen += (e.stats().sstables > 0) as usize;
+        e.shutdown().unwrap();
+    }
+    assert!(
+        acked.len() > 8,
+        "the child barely wrote anything: {}",
+        acked.len()
+    );
+    eprintln!("{} acknowledged writes checked", acked.len());
+    assert!(flushes_seen > 0, "the children never flushed");
+}
