@@ -696,6 +696,10 @@ impl Inner {
     fn flush_table(&self, t: &Arc<Table>) -> Result<()> {
         let _flush = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.check_open()?;
+        // Dropped while we waited for the lock: its files are gone and must stay gone.
+        if !self.table(&t.id).is_ok_and(|cur| Arc::ptr_eq(&cur, t)) {
+            return Ok(());
+        }
         {
             let _excl = self.barrier.write().unwrap_or_else(|p| p.into_inner());
             if t.memtable().partition_count() > 0 {
