@@ -17,6 +17,8 @@ pub fn init() {
     };
     let installed = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only help a terminal; in files and container logs they are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .try_init()
         .is_ok();

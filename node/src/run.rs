@@ -91,7 +91,13 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
     info!("shutting down");
     let _ = server.await;
     let engine2 = engine.clone();
-    tokio::task::spawn_blocking(move || engine2.shutdown()).await.context("engine shutdown task")??;
+    // Flush memtables so the next start replays nothing: restarts stay fast.
+    tokio::task::spawn_blocking(move || {
+        engine2.flush_all()?;
+        engine2.shutdown()
+    })
+    .await
+    .context("engine shutdown task")??;
     info!("shutdown complete");
     Ok(())
 }
