@@ -16,7 +16,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("shoal").build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("shoal")
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("shoal: cannot start the runtime: {e}");

@@ -17,7 +17,11 @@ use crate::identity;
 
 /// Full class name of a snitch given by its short or full name.
 fn snitch_class(name: &str) -> String {
-    if name.contains('.') { name.to_string() } else { format!("org.apache.cassandra.locator.{name}") }
+    if name.contains('.') {
+        name.to_string()
+    } else {
+        format!("org.apache.cassandra.locator.{name}")
+    }
 }
 
 /// Runs a node until `shutdown` turns true.
@@ -30,18 +34,24 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         );
     }
     let system_dir = config.data_dir.join("system");
-    std::fs::create_dir_all(&system_dir).with_context(|| format!("creating {}", system_dir.display()))?;
+    std::fs::create_dir_all(&system_dir)
+        .with_context(|| format!("creating {}", system_dir.display()))?;
     let local = identity::load_or_init(&config.data_dir, &config.cluster_name, config.num_tokens)?;
     info!(host_id = %local.host_id, tokens = local.tokens.len(), "node identity");
 
     let store = SchemaStore::new(&system_dir);
-    let schema = Executor::load_schema(&store).map_err(|e| anyhow::anyhow!("loading schema: {e}"))?;
+    let schema =
+        Executor::load_schema(&store).map_err(|e| anyhow::anyhow!("loading schema: {e}"))?;
     let tables: Vec<_> = schema
         .stored_tables()
         .map(|t| (t.engine_id(), shoal_cql::executor::ddl::engine_options(t)))
         .collect();
     let engine_config = EngineConfig {
-        data_dir: config.data_file_directories.first().cloned().unwrap_or_else(|| config.data_dir.join("data")),
+        data_dir: config
+            .data_file_directories
+            .first()
+            .cloned()
+            .unwrap_or_else(|| config.data_dir.join("data")),
         commitlog_dir: config.commitlog_directory.clone(),
         commitlog_sync: config.commitlog_sync,
         commitlog_segment_size: config.commitlog_segment_size,
@@ -81,7 +91,12 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         .with_context(|| format!("binding the CQL port {addr}"))?;
     info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "Shoal node ready: CQL native transport on {addr}");
     let stats = Arc::new(ServerStats::default());
-    let server = tokio::spawn(server::serve(listener, executor.clone(), shutdown.clone(), stats));
+    let server = tokio::spawn(server::serve(
+        listener,
+        executor.clone(),
+        shutdown.clone(),
+        stats,
+    ));
 
     while !*shutdown.borrow() {
         if shutdown.changed().await.is_err() {

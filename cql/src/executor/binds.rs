@@ -19,7 +19,11 @@ pub struct Analysis {
 }
 
 /// Resolves `[ks.]table` with Cassandra's errors.
-pub fn resolve_table(schema: &Schema, keyspace: Option<&str>, name: &QualifiedName) -> CqlResult<Arc<TableDef>> {
+pub fn resolve_table(
+    schema: &Schema,
+    keyspace: Option<&str>,
+    name: &QualifiedName,
+) -> CqlResult<Arc<TableDef>> {
     let ks_name = match name.keyspace.as_deref().or(keyspace) {
         Some(k) => k,
         None => {
@@ -50,23 +54,33 @@ impl Walker<'_> {
             self.specs.resize(index + 1, None);
         }
         if self.specs[index].is_none() {
-            self.specs[index] =
-                Some(ColumnSpec { keyspace: self.ks.clone(), table: self.tname.clone(), name: name.into(), ty });
+            self.specs[index] = Some(ColumnSpec {
+                keyspace: self.ks.clone(),
+                table: self.tname.clone(),
+                name: name.into(),
+                ty,
+            });
         }
     }
 
     fn column_type(&self, name: &str) -> Option<CqlType> {
-        self.table.and_then(|t| t.column(name)).map(|c| c.ty.clone())
+        self.table
+            .and_then(|t| t.column(name))
+            .map(|c| c.ty.clone())
     }
 
     fn term(&mut self, term: &Term, name: &str, ty: &CqlType) {
         match term {
-            Term::Bind(m) => self.spec(m.index, m.name.clone().unwrap_or_else(|| name.to_string()), ty.clone()),
+            Term::Bind(m) => self.spec(
+                m.index,
+                m.name.clone().unwrap_or_else(|| name.to_string()),
+                ty.clone(),
+            ),
             Term::List(items) | Term::Set(items) => {
                 let elem = match ty {
-                    CqlType::List { elem, .. } | CqlType::Set { elem, .. } | CqlType::Vector { elem, .. } => {
-                        (**elem).clone()
-                    }
+                    CqlType::List { elem, .. }
+                    | CqlType::Set { elem, .. }
+                    | CqlType::Vector { elem, .. } => (**elem).clone(),
                     _ => CqlType::Blob,
                 };
                 for i in items {
@@ -101,9 +115,11 @@ impl Walker<'_> {
             Term::Udt(fields) => {
                 for (f, val) in fields {
                     let fty = match ty {
-                        CqlType::Udt { def, .. } => {
-                            def.fields.iter().find(|(n, _)| n == f).map(|(_, t)| t.clone())
-                        }
+                        CqlType::Udt { def, .. } => def
+                            .fields
+                            .iter()
+                            .find(|(n, _)| n == f)
+                            .map(|(_, t)| t.clone()),
                         _ => None,
                     }
                     .unwrap_or(CqlType::Blob);
@@ -122,7 +138,8 @@ impl Walker<'_> {
             Term::Cast { term, .. } | Term::Negate(term) => self.term(term, name, ty),
             Term::FunctionCall { name: fname, args } => {
                 let arg_types: Vec<Option<CqlType>> = args.iter().map(|_| None).collect();
-                let resolved = crate::types::functions::resolve(&fname.name, &arg_types, Some(ty)).ok();
+                let resolved =
+                    crate::types::functions::resolve(&fname.name, &arg_types, Some(ty)).ok();
                 for (i, a) in args.iter().enumerate() {
                     let aty = resolved
                         .as_ref()
@@ -136,7 +153,9 @@ impl Walker<'_> {
     }
 
     fn relation_value(&mut self, column: &str, op: Operator, value: &RelationValue) {
-        let Some(cty) = self.column_type(column) else { return };
+        let Some(cty) = self.column_type(column) else {
+            return;
+        };
         let ty = match op {
             Operator::Contains => match &cty {
                 CqlType::List { elem, .. } | CqlType::Set { elem, .. } => (**elem).clone(),
@@ -159,7 +178,10 @@ impl Walker<'_> {
             RelationValue::InMarker(m) => self.spec(
                 m.index,
                 m.name.clone().unwrap_or_else(|| format!("in({column})")),
-                CqlType::List { elem: Box::new(ty), frozen: false },
+                CqlType::List {
+                    elem: Box::new(ty),
+                    frozen: false,
+                },
             ),
         }
     }
@@ -168,19 +190,28 @@ impl Walker<'_> {
         for r in where_clause {
             match r {
                 Relation::Column { column, op, value } => self.relation_value(column, *op, value),
-                Relation::MapEntry { column, key, value, .. } => {
-                    if let Some(CqlType::Map { key: kt, value: vt, .. }) = self.column_type(column) {
+                Relation::MapEntry {
+                    column, key, value, ..
+                } => {
+                    if let Some(CqlType::Map {
+                        key: kt, value: vt, ..
+                    }) = self.column_type(column)
+                    {
                         self.term(key, column, &kt);
                         self.term(value, column, &vt);
                     }
                 }
-                Relation::Token { value, .. } => self.term(value, "partition key token", &CqlType::Bigint),
+                Relation::Token { value, .. } => {
+                    self.term(value, "partition key token", &CqlType::Bigint)
+                }
                 Relation::MultiColumn { columns, value, .. } => {
-                    let types: Vec<CqlType> =
-                        columns.iter().map(|c| self.column_type(c).unwrap_or(CqlType::Blob)).collect();
+                    let types: Vec<CqlType> = columns
+                        .iter()
+                        .map(|c| self.column_type(c).unwrap_or(CqlType::Blob))
+                        .collect();
                     let tuple = CqlType::Tuple(types.clone());
                     let label = format!("({})", columns.join(","));
-                    let mut one = |w: &mut Self, t: &Term| match t {
+                    let one = |w: &mut Self, t: &Term| match t {
                         Term::Tuple(items) => {
                             for (i, item) in items.iter().enumerate() {
                                 let name = columns.get(i).cloned().unwrap_or_default();
@@ -199,7 +230,10 @@ impl Walker<'_> {
                         RelationValue::InMarker(m) => self.spec(
                             m.index,
                             format!("in({label})"),
-                            CqlType::List { elem: Box::new(tuple.clone()), frozen: false },
+                            CqlType::List {
+                                elem: Box::new(tuple.clone()),
+                                frozen: false,
+                            },
                         ),
                     }
                 }
@@ -230,13 +264,21 @@ impl Walker<'_> {
                     Some(CqlType::List { elem, .. }) => (CqlType::Int, (*elem).clone()),
                     _ => (CqlType::Blob, CqlType::Blob),
                 };
-                let kname = if matches!(kt, CqlType::Int) { format!("idx({c})") } else { format!("key({c})") };
+                let kname = if matches!(kt, CqlType::Int) {
+                    format!("idx({c})")
+                } else {
+                    format!("key({c})")
+                };
                 self.term(key, &kname, &kt);
                 self.term(value, &format!("value({c})"), &vt);
             }
             ColumnTarget::Field(c, f) => {
                 let fty = match self.column_type(c) {
-                    Some(CqlType::Udt { def, .. }) => def.fields.iter().find(|(n, _)| n == f).map(|(_, t)| t.clone()),
+                    Some(CqlType::Udt { def, .. }) => def
+                        .fields
+                        .iter()
+                        .find(|(n, _)| n == f)
+                        .map(|(_, t)| t.clone()),
                     _ => None,
                 }
                 .unwrap_or(CqlType::Blob);
@@ -270,7 +312,9 @@ impl Walker<'_> {
                     self.selector(a);
                 }
             }
-            Selector::Cast { selector, .. } | Selector::Field { selector, .. } => self.selector(selector),
+            Selector::Cast { selector, .. } | Selector::Field { selector, .. } => {
+                self.selector(selector)
+            }
             _ => {}
         }
     }
@@ -283,7 +327,13 @@ pub fn analyze(schema: &Schema, keyspace: Option<&str>, parsed: &Parsed) -> CqlR
     }
     let mut specs = vec![None; parsed.bind_count];
     let mut pk_indexes = Vec::new();
-    walk(schema, keyspace, &parsed.statement, &mut specs, &mut pk_indexes)?;
+    walk(
+        schema,
+        keyspace,
+        &parsed.statement,
+        &mut specs,
+        &mut pk_indexes,
+    )?;
     let specs = specs
         .into_iter()
         .enumerate()
@@ -291,7 +341,12 @@ pub fn analyze(schema: &Schema, keyspace: Option<&str>, parsed: &Parsed) -> CqlR
             s.unwrap_or(ColumnSpec {
                 keyspace: keyspace.unwrap_or_default().to_string(),
                 table: String::new(),
-                name: parsed.bind_names.get(i).cloned().flatten().unwrap_or_else(|| format!("arg{i}")),
+                name: parsed
+                    .bind_names
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| format!("arg{i}")),
                 ty: CqlType::Blob,
             })
         })
@@ -352,7 +407,11 @@ fn walk(
             if let InsertValues::Values { columns, values } = &i.values {
                 let mut idx = Vec::new();
                 for pk in t.partition_key() {
-                    match columns.iter().position(|c| c == &pk.name).and_then(|p| values.get(p)) {
+                    match columns
+                        .iter()
+                        .position(|c| c == &pk.name)
+                        .and_then(|p| values.get(p))
+                    {
                         Some(Term::Bind(m)) => idx.push(m.index as u16),
                         _ => {
                             idx.clear();
@@ -369,7 +428,10 @@ fn walk(
                 w.using(&u.using);
                 for a in &u.assignments {
                     let v = match &a.value {
-                        AssignValue::Set(v) | AssignValue::Add(v) | AssignValue::Subtract(v) | AssignValue::Prepend(v) => v,
+                        AssignValue::Set(v)
+                        | AssignValue::Add(v)
+                        | AssignValue::Subtract(v)
+                        | AssignValue::Prepend(v) => v,
                     };
                     // `c = c + ?` on a list/set/map binds a collection of the column's type;
                     // `m = m - ?` on a map binds a set of keys.
@@ -377,7 +439,14 @@ fn walk(
                         && matches!(&a.target, ColumnTarget::Column(c) if matches!(w.column_type(c), Some(CqlType::Map { .. })));
                     if is_map_sub && let ColumnTarget::Column(c) = &a.target {
                         if let Some(CqlType::Map { key, .. }) = w.column_type(c) {
-                            w.term(v, c, &CqlType::Set { elem: key, frozen: false });
+                            w.term(
+                                v,
+                                c,
+                                &CqlType::Set {
+                                    elem: key,
+                                    frozen: false,
+                                },
+                            );
                         }
                         continue;
                     }
@@ -410,7 +479,12 @@ fn walk(
         }
         Statement::Batch(b) => {
             if let Some(ts) = &b.using.timestamp {
-                let mut w = Walker { table: None, ks: String::new(), tname: String::new(), specs: std::mem::take(specs) };
+                let mut w = Walker {
+                    table: None,
+                    ks: String::new(),
+                    tname: String::new(),
+                    specs: std::mem::take(specs),
+                };
                 w.term(ts, "[timestamp]", &CqlType::Bigint);
                 *specs = w.specs;
             }
@@ -428,11 +502,11 @@ fn pk_indexes_from_where(t: &TableDef, where_clause: &[Relation]) -> Vec<u16> {
     let mut out = Vec::new();
     for pk in t.partition_key() {
         let found = where_clause.iter().find_map(|r| match r {
-            Relation::Column { column, op: Operator::Eq, value: RelationValue::Single(Term::Bind(m)) }
-                if column == &pk.name =>
-            {
-                Some(m.index as u16)
-            }
+            Relation::Column {
+                column,
+                op: Operator::Eq,
+                value: RelationValue::Single(Term::Bind(m)),
+            } if column == &pk.name => Some(m.index as u16),
             _ => None,
         });
         match found {
@@ -440,7 +514,11 @@ fn pk_indexes_from_where(t: &TableDef, where_clause: &[Relation]) -> Vec<u16> {
             None => return Vec::new(),
         }
     }
-    debug_assert!(t.partition_key().iter().all(|c| c.kind == ColumnKind::PartitionKey));
+    debug_assert!(
+        t.partition_key()
+            .iter()
+            .all(|c| c.kind == ColumnKind::PartitionKey)
+    );
     out
 }
 
@@ -451,7 +529,11 @@ pub struct Bound<'a> {
 }
 
 impl<'a> Bound<'a> {
-    pub fn new(specs: &'a [ColumnSpec], names: &[Option<String>], values: &'a Values) -> CqlResult<Bound<'a>> {
+    pub fn new(
+        specs: &'a [ColumnSpec],
+        names: &[Option<String>],
+        values: &'a Values,
+    ) -> CqlResult<Bound<'a>> {
         if values.values.len() != specs.len() {
             return Err(CqlError::invalid(format!(
                 "Invalid amount of bind variables: expected {} but got {}",
@@ -464,31 +546,42 @@ impl<'a> Bound<'a> {
             Some(given) => {
                 let mut out = Vec::with_capacity(specs.len());
                 for (i, spec) in specs.iter().enumerate() {
-                    let want = names.get(i).cloned().flatten().unwrap_or_else(|| spec.name.clone());
+                    let want = names
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .unwrap_or_else(|| spec.name.clone());
                     let pos = given
                         .iter()
                         .position(|g| g == &want || g.eq_ignore_ascii_case(&want))
-                        .ok_or_else(|| CqlError::invalid(format!("No value for bind marker {want}")))?;
+                        .ok_or_else(|| {
+                            CqlError::invalid(format!("No value for bind marker {want}"))
+                        })?;
                     out.push(&values.values[pos]);
                 }
                 out
             }
         };
-        Ok(Bound { specs, values: ordered })
+        Ok(Bound {
+            specs,
+            values: ordered,
+        })
     }
 
     /// A bound without markers.
     pub fn empty() -> Bound<'static> {
-        Bound { specs: &[], values: Vec::new() }
+        Bound {
+            specs: &[],
+            values: Vec::new(),
+        }
     }
 }
 
 impl BindSource for Bound<'_> {
     fn bound(&self, marker: &BindMarker) -> CqlResult<Evaluated> {
-        let value = self
-            .values
-            .get(marker.index)
-            .ok_or_else(|| CqlError::invalid(format!("No value bound for marker {}", marker.index)))?;
+        let value = self.values.get(marker.index).ok_or_else(|| {
+            CqlError::invalid(format!("No value bound for marker {}", marker.index))
+        })?;
         match value {
             BoundValue::Null => Ok(Evaluated::Null),
             BoundValue::Unset => Ok(Evaluated::Unset),

@@ -22,7 +22,10 @@ use uuid::Uuid;
 
 use crate::error::{CqlError, CqlResult};
 use crate::parser::{self, Parsed, ast::Statement};
-use crate::protocol::{BatchQuery, BatchRequest, ColumnSpec, Event, QueryParameters, ResultBody, RowsMetadata, SchemaChange, Values};
+use crate::protocol::{
+    BatchQuery, BatchRequest, ColumnSpec, Event, QueryParameters, ResultBody, RowsMetadata,
+    SchemaChange, Values,
+};
 use crate::schema::persist::SchemaStore;
 use crate::schema::{KeyspaceDef, Schema};
 
@@ -67,7 +70,10 @@ pub struct Outcome {
 
 impl Outcome {
     fn new(body: ResultBody) -> Self {
-        Outcome { body, warnings: Vec::new() }
+        Outcome {
+            body,
+            warnings: Vec::new(),
+        }
     }
 }
 
@@ -147,7 +153,12 @@ impl Executor {
         let mut last = self.last_timestamp.load(AtomicOrdering::Relaxed);
         loop {
             let next = if now > last { now } else { last + 1 };
-            match self.last_timestamp.compare_exchange_weak(last, next, AtomicOrdering::Relaxed, AtomicOrdering::Relaxed) {
+            match self.last_timestamp.compare_exchange_weak(
+                last,
+                next,
+                AtomicOrdering::Relaxed,
+                AtomicOrdering::Relaxed,
+            ) {
                 Ok(_) => return next,
                 Err(actual) => last = actual,
             }
@@ -155,18 +166,38 @@ impl Executor {
     }
 
     /// QUERY.
-    pub async fn query(&self, session: &mut Session, query: &str, params: &QueryParameters) -> CqlResult<Outcome> {
+    pub async fn query(
+        &self,
+        session: &mut Session,
+        query: &str,
+        params: &QueryParameters,
+    ) -> CqlResult<Outcome> {
         let parsed = parser::parse(query)?;
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let schema = self.schema();
         let specs = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
         let bound = binds::Bound::new(&specs.specs, &parsed.bind_names, &params.values)?;
-        self.run(session, keyspace.as_deref(), &parsed.statement, &bound, params, &schema).await
+        self.run(
+            session,
+            keyspace.as_deref(),
+            &parsed.statement,
+            &bound,
+            params,
+            &schema,
+        )
+        .await
     }
 
     /// PREPARE.
-    pub fn prepare(&self, session: &Session, query: &str, keyspace: Option<&str>) -> CqlResult<ResultBody> {
-        let keyspace = keyspace.map(str::to_string).or_else(|| session.keyspace.clone());
+    pub fn prepare(
+        &self,
+        session: &Session,
+        query: &str,
+        keyspace: Option<&str>,
+    ) -> CqlResult<ResultBody> {
+        let keyspace = keyspace
+            .map(str::to_string)
+            .or_else(|| session.keyspace.clone());
         let id = prepared_id(keyspace.as_deref(), query);
         if let Some(p) = self.prepared.read().expect("prepared lock").get(&id) {
             return Ok(prepared_body(p));
@@ -176,7 +207,10 @@ impl Executor {
         let analysis = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
         let result = match &parsed.statement {
             Statement::Select(s) => select::result_metadata(self, &schema, keyspace.as_deref(), s)?,
-            _ => RowsMetadata { no_metadata: true, ..Default::default() },
+            _ => RowsMetadata {
+                no_metadata: true,
+                ..Default::default()
+            },
         };
         let prepared = Arc::new(Prepared {
             id: id.clone(),
@@ -197,12 +231,30 @@ impl Executor {
     }
 
     /// EXECUTE.
-    pub async fn execute(&self, session: &mut Session, id: &Bytes, params: &QueryParameters) -> CqlResult<Outcome> {
+    pub async fn execute(
+        &self,
+        session: &mut Session,
+        id: &Bytes,
+        params: &QueryParameters,
+    ) -> CqlResult<Outcome> {
         let prepared = self.lookup_prepared(id)?;
-        let bound = binds::Bound::new(&prepared.bind_specs, &prepared.parsed.bind_names, &params.values)?;
+        let bound = binds::Bound::new(
+            &prepared.bind_specs,
+            &prepared.parsed.bind_names,
+            &params.values,
+        )?;
         let schema = self.schema();
         let keyspace = prepared.keyspace.clone();
-        let mut outcome = self.run(session, keyspace.as_deref(), &prepared.parsed.statement, &bound, params, &schema).await?;
+        let mut outcome = self
+            .run(
+                session,
+                keyspace.as_deref(),
+                &prepared.parsed.statement,
+                &bound,
+                params,
+                &schema,
+            )
+            .await?;
         if params.skip_metadata
             && let ResultBody::Rows(rows) = &mut outcome.body
         {
@@ -242,7 +294,9 @@ impl Executor {
                         values.clone(),
                     ));
                 }
-                BatchQuery::Prepared { id, values } => children.push((self.lookup_prepared(id)?, values.clone())),
+                BatchQuery::Prepared { id, values } => {
+                    children.push((self.lookup_prepared(id)?, values.clone()))
+                }
             }
         }
         let mut mutations = Vec::new();
@@ -256,14 +310,24 @@ impl Executor {
                     ));
                 }
             }
-            let ctx = modify::WriteContext { executor: self, schema: &schema, keyspace: p.keyspace.as_deref(), timestamp, batch_timestamp: None };
+            let ctx = modify::WriteContext {
+                executor: self,
+                schema: &schema,
+                keyspace: p.keyspace.as_deref(),
+                timestamp,
+                batch_timestamp: None,
+            };
             mutations.extend(modify::mutations_for(&ctx, &p.parsed.statement, &bound)?);
         }
         let kind = match req.batch_type {
             0 => crate::parser::ast::BatchKind::Logged,
             1 => crate::parser::ast::BatchKind::Unlogged,
             2 => crate::parser::ast::BatchKind::Counter,
-            other => return Err(CqlError::protocol(format!("Invalid BATCH message type {other}"))),
+            other => {
+                return Err(CqlError::protocol(format!(
+                    "Invalid BATCH message type {other}"
+                )));
+            }
         };
         modify::check_batch_kind(&schema, kind, &mutations_tables(&children))?;
         self.apply(merge_mutations(mutations)).await?;
@@ -283,13 +347,25 @@ impl Executor {
         match statement {
             Statement::Select(s) => select::execute(self, schema, keyspace, s, bound, params),
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
-                let ctx = modify::WriteContext { executor: self, schema, keyspace, timestamp: params.default_timestamp, batch_timestamp: None };
+                let ctx = modify::WriteContext {
+                    executor: self,
+                    schema,
+                    keyspace,
+                    timestamp: params.default_timestamp,
+                    batch_timestamp: None,
+                };
                 let mutations = modify::mutations_for(&ctx, statement, bound)?;
                 self.apply(mutations).await?;
                 Ok(Outcome::new(ResultBody::Void))
             }
             Statement::Batch(b) => {
-                let ctx = modify::WriteContext { executor: self, schema, keyspace, timestamp: params.default_timestamp, batch_timestamp: None };
+                let ctx = modify::WriteContext {
+                    executor: self,
+                    schema,
+                    keyspace,
+                    timestamp: params.default_timestamp,
+                    batch_timestamp: None,
+                };
                 let mutations = modify::batch_mutations(&ctx, b, bound)?;
                 self.apply(mutations).await?;
                 Ok(Outcome::new(ResultBody::Void))
@@ -304,12 +380,16 @@ impl Executor {
             Statement::Describe(d) => {
                 let cluster = system_views::cluster_info(self, schema, keyspace);
                 let rows = crate::schema::describe::describe(schema, d, keyspace, &cluster)?;
-                Ok(Outcome::new(ResultBody::Rows(paging::page_rows(rows, params)?)))
+                Ok(Outcome::new(ResultBody::Rows(paging::page_rows(
+                    rows, params,
+                )?)))
             }
-            other => Ok(Outcome::new(match ddl::execute(self, keyspace, other, bound)? {
-                Some(change) => ResultBody::SchemaChange(change),
-                None => ResultBody::Void,
-            })),
+            other => Ok(Outcome::new(
+                match ddl::execute(self, keyspace, other, bound)? {
+                    Some(change) => ResultBody::SchemaChange(change),
+                    None => ResultBody::Void,
+                },
+            )),
         }
     }
 
@@ -336,9 +416,19 @@ impl Executor {
     /// Installs a new schema snapshot after persisting it, and announces the change.
     pub(crate) fn commit_schema(&self, mut new: Schema, change: &SchemaChange) -> CqlResult<()> {
         self.store
-            .save(new.keyspaces.values().filter(|k| !k.is_system).map(|k| k.as_ref()))
+            .save(
+                new.keyspaces
+                    .values()
+                    .filter(|k| !k.is_system)
+                    .map(|k| k.as_ref()),
+            )
             .map_err(CqlError::from)?;
-        new.version = crate::schema::persist::schema_digest(new.keyspaces.values().filter(|k| !k.is_system).map(|k| k.as_ref()));
+        new.version = crate::schema::persist::schema_digest(
+            new.keyspaces
+                .values()
+                .filter(|k| !k.is_system)
+                .map(|k| k.as_ref()),
+        );
         *self.schema.write().expect("schema lock") = Arc::new(new);
         // Prepared statements keep their AST and resolve names at execution; dropping the
         // cache forces clients to re-prepare so result metadata is never stale.
@@ -353,14 +443,20 @@ impl Executor {
 }
 
 fn mutations_tables(children: &[(Arc<Prepared>, Values)]) -> Vec<(Option<String>, &Statement)> {
-    children.iter().map(|(p, _)| (p.keyspace.clone(), &p.parsed.statement)).collect()
+    children
+        .iter()
+        .map(|(p, _)| (p.keyspace.clone(), &p.parsed.statement))
+        .collect()
 }
 
 /// Merges mutations of the same partition so a batch applies atomically per partition.
 pub(crate) fn merge_mutations(mutations: Vec<Mutation>) -> Vec<Mutation> {
     let mut out: Vec<Mutation> = Vec::with_capacity(mutations.len());
     for m in mutations {
-        if let Some(existing) = out.iter_mut().find(|e| e.table == m.table && e.key == m.key) {
+        if let Some(existing) = out
+            .iter_mut()
+            .find(|e| e.table == m.table && e.key == m.key)
+        {
             modify::merge_into(existing, m);
         } else {
             out.push(m);

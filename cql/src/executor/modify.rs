@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use shoal_engine::{Cell, CellValue, ClusteringBound, ClusteringRange, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row, Ttl};
+use shoal_engine::{
+    Cell, CellValue, ClusteringBound, ClusteringRange, DeletionTime, LivenessInfo, Mutation,
+    RangeTombstone, Row, Ttl,
+};
 
 use super::binds::{Bound, resolve_table};
 use super::restrictions::{self, Partitions, key_value};
@@ -37,27 +40,46 @@ struct WriteParams {
     now: i32,
 }
 
-fn write_params(ctx: &WriteContext, table: &TableDef, using: &UsingClause, binds: &dyn BindSource) -> CqlResult<WriteParams> {
+fn write_params(
+    ctx: &WriteContext,
+    table: &TableDef,
+    using: &UsingClause,
+    binds: &dyn BindSource,
+) -> CqlResult<WriteParams> {
     let now = now_seconds();
     let timestamp = match &using.timestamp {
         Some(t) => {
             if ctx.batch_timestamp.is_some() {
-                return Err(CqlError::invalid("Timestamp must be set either on BATCH or individual statements"));
+                return Err(CqlError::invalid(
+                    "Timestamp must be set either on BATCH or individual statements",
+                ));
             }
             match evaluate(&CqlType::Bigint, t, "[timestamp]", binds)? {
                 Evaluated::Value(b) => i64::from_be_bytes(
-                    b.as_ref().try_into().map_err(|_| CqlError::invalid("Invalid timestamp value"))?,
+                    b.as_ref()
+                        .try_into()
+                        .map_err(|_| CqlError::invalid("Invalid timestamp value"))?,
                 ),
-                Evaluated::Null => return Err(CqlError::invalid("Invalid null value of timestamp")),
-                Evaluated::Unset => ctx.batch_timestamp.or(ctx.timestamp).unwrap_or_else(|| ctx.executor.next_timestamp()),
+                Evaluated::Null => {
+                    return Err(CqlError::invalid("Invalid null value of timestamp"));
+                }
+                Evaluated::Unset => ctx
+                    .batch_timestamp
+                    .or(ctx.timestamp)
+                    .unwrap_or_else(|| ctx.executor.next_timestamp()),
             }
         }
-        None => ctx.batch_timestamp.or(ctx.timestamp).unwrap_or_else(|| ctx.executor.next_timestamp()),
+        None => ctx
+            .batch_timestamp
+            .or(ctx.timestamp)
+            .unwrap_or_else(|| ctx.executor.next_timestamp()),
     };
     let ttl_secs: i64 = match &using.ttl {
         Some(t) => match evaluate(&CqlType::Int, t, "[ttl]", binds)? {
             Evaluated::Value(b) => i32::from_be_bytes(
-                b.as_ref().try_into().map_err(|_| CqlError::invalid("Invalid TTL value"))?,
+                b.as_ref()
+                    .try_into()
+                    .map_err(|_| CqlError::invalid("Invalid TTL value"))?,
             ) as i64,
             Evaluated::Null => return Err(CqlError::invalid("Invalid null value of TTL")),
             Evaluated::Unset => table.params.default_time_to_live as i64,
@@ -65,45 +87,75 @@ fn write_params(ctx: &WriteContext, table: &TableDef, using: &UsingClause, binds
         None => table.params.default_time_to_live as i64,
     };
     if ttl_secs < 0 {
-        return Err(CqlError::invalid(format!("A TTL must be greater or equal to 0, but was {ttl_secs}")));
+        return Err(CqlError::invalid(format!(
+            "A TTL must be greater or equal to 0, but was {ttl_secs}"
+        )));
     }
     if ttl_secs > MAX_TTL {
-        return Err(CqlError::invalid(format!("ttl is too large. requested ({ttl_secs}) maximum ({MAX_TTL})")));
+        return Err(CqlError::invalid(format!(
+            "ttl is too large. requested ({ttl_secs}) maximum ({MAX_TTL})"
+        )));
     }
-    let ttl = (ttl_secs > 0).then(|| Ttl { ttl: ttl_secs as u32, local_expiration_time: now.saturating_add(ttl_secs as i32) });
-    Ok(WriteParams { timestamp, ttl, now })
+    let ttl = (ttl_secs > 0).then(|| Ttl {
+        ttl: ttl_secs as u32,
+        local_expiration_time: now.saturating_add(ttl_secs as i32),
+    });
+    Ok(WriteParams {
+        timestamp,
+        ttl,
+        now,
+    })
 }
 
 /// The mutations of one INSERT, UPDATE or DELETE.
-pub fn mutations_for(ctx: &WriteContext, statement: &Statement, binds: &Bound) -> CqlResult<Vec<Mutation>> {
+pub fn mutations_for(
+    ctx: &WriteContext,
+    statement: &Statement,
+    binds: &Bound,
+) -> CqlResult<Vec<Mutation>> {
     match statement {
         Statement::Insert(i) => insert(ctx, i, binds),
         Statement::Update(u) => update(ctx, u, binds),
         Statement::Delete(d) => delete(ctx, d, binds),
         Statement::Batch(b) => batch_mutations(ctx, b, binds),
-        _ => Err(CqlError::invalid("Only INSERT, UPDATE and DELETE statements write")),
+        _ => Err(CqlError::invalid(
+            "Only INSERT, UPDATE and DELETE statements write",
+        )),
     }
 }
 
 /// The mutations of a `BEGIN BATCH ... APPLY BATCH` text, merged per partition.
-pub fn batch_mutations(ctx: &WriteContext, b: &BatchStatement, binds: &Bound) -> CqlResult<Vec<Mutation>> {
+pub fn batch_mutations(
+    ctx: &WriteContext,
+    b: &BatchStatement,
+    binds: &Bound,
+) -> CqlResult<Vec<Mutation>> {
     let batch_ts = match &b.using.timestamp {
         Some(t) => match evaluate(&CqlType::Bigint, t, "[timestamp]", binds)? {
             Evaluated::Value(v) => Some(i64::from_be_bytes(
-                v.as_ref().try_into().map_err(|_| CqlError::invalid("Invalid timestamp value"))?,
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| CqlError::invalid("Invalid timestamp value"))?,
             )),
             _ => None,
         },
         None => None,
     };
     if b.using.ttl.is_some() {
-        return Err(CqlError::invalid("Global TTL on the BATCH statement is not supported."));
+        return Err(CqlError::invalid(
+            "Global TTL on the BATCH statement is not supported.",
+        ));
     }
-    let tables: Vec<(Option<String>, &Statement)> =
-        b.statements.iter().map(|s| (ctx.keyspace.map(str::to_string), s)).collect();
+    let tables: Vec<(Option<String>, &Statement)> = b
+        .statements
+        .iter()
+        .map(|s| (ctx.keyspace.map(str::to_string), s))
+        .collect();
     check_batch_kind(ctx.schema, b.kind, &tables)?;
     // One timestamp for the whole batch, so its statements are applied as one write.
-    let ts = batch_ts.or(ctx.timestamp).unwrap_or_else(|| ctx.executor.next_timestamp());
+    let ts = batch_ts
+        .or(ctx.timestamp)
+        .unwrap_or_else(|| ctx.executor.next_timestamp());
     let child = WriteContext {
         executor: ctx.executor,
         schema: ctx.schema,
@@ -114,7 +166,9 @@ pub fn batch_mutations(ctx: &WriteContext, b: &BatchStatement, binds: &Bound) ->
     let mut out = Vec::new();
     for s in &b.statements {
         if s_has_conditions(s) {
-            return Err(CqlError::invalid("Conditional statements in batches are not supported yet"));
+            return Err(CqlError::invalid(
+                "Conditional statements in batches are not supported yet",
+            ));
         }
         out.extend(mutations_for(&child, s, binds)?);
     }
@@ -131,24 +185,38 @@ fn s_has_conditions(s: &Statement) -> bool {
 }
 
 /// Cassandra's rules on which statements a batch kind may hold.
-pub fn check_batch_kind(schema: &Schema, kind: BatchKind, statements: &[(Option<String>, &Statement)]) -> CqlResult<()> {
+pub fn check_batch_kind(
+    schema: &Schema,
+    kind: BatchKind,
+    statements: &[(Option<String>, &Statement)],
+) -> CqlResult<()> {
     for (ks, s) in statements {
         let name = match s {
             Statement::Insert(i) => &i.table,
             Statement::Update(u) => &u.table,
             Statement::Delete(d) => &d.table,
-            _ => return Err(CqlError::invalid("Invalid statement in batch: only UPDATE, INSERT and DELETE statements are allowed.")),
+            _ => {
+                return Err(CqlError::invalid(
+                    "Invalid statement in batch: only UPDATE, INSERT and DELETE statements are allowed.",
+                ));
+            }
         };
         let table = resolve_table(schema, ks.as_deref(), name)?;
         match (kind, table.is_counter) {
             (BatchKind::Counter, false) => {
-                return Err(CqlError::invalid("Cannot include non-counter statement in a counter batch"));
+                return Err(CqlError::invalid(
+                    "Cannot include non-counter statement in a counter batch",
+                ));
             }
             (BatchKind::Logged, true) => {
-                return Err(CqlError::invalid("Cannot include a counter statement in a logged batch"));
+                return Err(CqlError::invalid(
+                    "Cannot include a counter statement in a logged batch",
+                ));
             }
             (BatchKind::Unlogged, true) => {
-                return Err(CqlError::invalid("Counter and non-counter mutations cannot exist in the same batch"));
+                return Err(CqlError::invalid(
+                    "Counter and non-counter mutations cannot exist in the same batch",
+                ));
             }
             _ => {}
         }
@@ -208,7 +276,9 @@ fn new_mutation(table: &TableDef, pk: &[Bytes]) -> CqlResult<Mutation> {
 
 fn stored_table(ctx: &WriteContext, name: &QualifiedName) -> CqlResult<Arc<TableDef>> {
     let t = resolve_table(ctx.schema, ctx.keyspace, name)?;
-    if t.source != crate::schema::TableSource::Stored || crate::schema::is_system_keyspace(&t.keyspace) {
+    if t.source != crate::schema::TableSource::Stored
+        || crate::schema::is_system_keyspace(&t.keyspace)
+    {
         return Err(CqlError::Unauthorized(format!(
             "{} keyspace is not user-modifiable.",
             t.keyspace
@@ -220,11 +290,15 @@ fn stored_table(ctx: &WriteContext, name: &QualifiedName) -> CqlResult<Arc<Table
 fn insert(ctx: &WriteContext, ins: &InsertStatement, binds: &Bound) -> CqlResult<Vec<Mutation>> {
     let table = stored_table(ctx, &ins.table)?;
     if table.is_counter {
-        return Err(CqlError::invalid("INSERT statements are not allowed on counter tables, use UPDATE instead"));
+        return Err(CqlError::invalid(
+            "INSERT statements are not allowed on counter tables, use UPDATE instead",
+        ));
     }
     check_no_conditions(ins.if_not_exists)?;
     let InsertValues::Values { columns, values } = &ins.values else {
-        return Err(CqlError::invalid("INSERT JSON is not supported yet by this node"));
+        return Err(CqlError::invalid(
+            "INSERT JSON is not supported yet by this node",
+        ));
     };
     if columns.len() != values.len() {
         return Err(CqlError::invalid("Unmatched column names/values"));
@@ -235,35 +309,75 @@ fn insert(ctx: &WriteContext, ins: &InsertStatement, binds: &Bound) -> CqlResult
     let mut ck: Vec<Option<Bytes>> = vec![None; table.clustering_len];
     let mut assigned: Vec<(&ColumnDef, Evaluated)> = Vec::new();
     for (name, term) in columns.iter().zip(values) {
-        let col = table.column(name).ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
+        let col = table
+            .column(name)
+            .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
         if !seen.insert(name) {
-            return Err(CqlError::invalid(format!("Multiple definitions found for column {name}")));
+            return Err(CqlError::invalid(format!(
+                "Multiple definitions found for column {name}"
+            )));
         }
         match col.kind {
-            ColumnKind::PartitionKey => pk[col.position as usize] = Some(key_value(&col.ty, term, name, binds)?),
-            ColumnKind::Clustering => ck[col.position as usize] = Some(key_value(&col.ty, term, name, binds)?),
+            ColumnKind::PartitionKey => {
+                pk[col.position as usize] = Some(key_value(&col.ty, term, name, binds)?)
+            }
+            ColumnKind::Clustering => {
+                ck[col.position as usize] = Some(key_value(&col.ty, term, name, binds)?)
+            }
             _ => assigned.push((col, evaluate(&col.ty, term, name, binds)?)),
         }
     }
-    let missing: Vec<&str> = table.partition_key().iter().filter(|c| pk[c.position as usize].is_none()).map(|c| c.name.as_str()).collect();
+    let missing: Vec<&str> = table
+        .partition_key()
+        .iter()
+        .filter(|c| pk[c.position as usize].is_none())
+        .map(|c| c.name.as_str())
+        .collect();
     if !missing.is_empty() {
-        return Err(CqlError::invalid(format!("Some partition key parts are missing: {}", missing.join(", "))));
+        return Err(CqlError::invalid(format!(
+            "Some partition key parts are missing: {}",
+            missing.join(", ")
+        )));
     }
     let pk: Vec<Bytes> = pk.into_iter().map(|v| v.expect("checked")).collect();
-    let only_static = !assigned.is_empty() && assigned.iter().all(|(c, _)| c.kind == ColumnKind::Static);
-    let missing_ck: Vec<&str> = table.clustering().iter().filter(|c| ck[c.position as usize].is_none()).map(|c| c.name.as_str()).collect();
-    if !missing_ck.is_empty() && !(only_static && missing_ck.len() == table.clustering_len) {
-        return Err(CqlError::invalid(format!("Some clustering keys are missing: {}", missing_ck.join(", "))));
+    let only_static =
+        !assigned.is_empty() && assigned.iter().all(|(c, _)| c.kind == ColumnKind::Static);
+    let missing_ck: Vec<&str> = table
+        .clustering()
+        .iter()
+        .filter(|c| ck[c.position as usize].is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    if !(missing_ck.is_empty() || only_static && missing_ck.len() == table.clustering_len) {
+        return Err(CqlError::invalid(format!(
+            "Some clustering keys are missing: {}",
+            missing_ck.join(", ")
+        )));
     }
     let mut m = new_mutation(&table, &pk)?;
-    let mut row = Row { liveness: Some(LivenessInfo { timestamp: params.timestamp, ttl: params.ttl }), ..Default::default() };
+    let mut row = Row {
+        liveness: Some(LivenessInfo {
+            timestamp: params.timestamp,
+            ttl: params.ttl,
+        }),
+        ..Default::default()
+    };
     let mut static_row = Row::default();
     for (col, v) in assigned {
-        let target = if col.kind == ColumnKind::Static { &mut static_row } else { &mut row };
+        let target = if col.kind == ColumnKind::Static {
+            &mut static_row
+        } else {
+            &mut row
+        };
         set_column(target, col, v, &params)?;
     }
     if missing_ck.is_empty() {
-        row.clustering = clustering_bytes(&table, &ck.into_iter().map(|v| v.expect("checked")).collect::<Vec<_>>())?;
+        row.clustering = clustering_bytes(
+            &table,
+            &ck.into_iter()
+                .map(|v| v.expect("checked"))
+                .collect::<Vec<_>>(),
+        )?;
         sort_row(&mut row);
         m.rows.push(row);
     }
@@ -282,19 +396,28 @@ fn set_column(row: &mut Row, col: &ColumnDef, v: Evaluated, p: &WriteParams) -> 
             Evaluated::Unset => {}
             Evaluated::Null => row.complex_deletions.push((
                 col.id,
-                DeletionTime { marked_for_delete_at: p.timestamp - 1, local_deletion_time: p.now },
+                DeletionTime {
+                    marked_for_delete_at: p.timestamp - 1,
+                    local_deletion_time: p.now,
+                },
             )),
             Evaluated::Value(b) => {
                 row.complex_deletions.push((
                     col.id,
-                    DeletionTime { marked_for_delete_at: p.timestamp - 1, local_deletion_time: p.now },
+                    DeletionTime {
+                        marked_for_delete_at: p.timestamp - 1,
+                        local_deletion_time: p.now,
+                    },
                 ));
                 for (path, val) in value::multicell_elements(&col.ty, &b, p.timestamp)? {
                     row.cells.push(Cell {
                         column: col.id,
                         path: Some(path),
                         timestamp: p.timestamp,
-                        value: CellValue::Live { value: val, ttl: p.ttl },
+                        value: CellValue::Live {
+                            value: val,
+                            ttl: p.ttl,
+                        },
                     });
                 }
             }
@@ -307,20 +430,26 @@ fn set_column(row: &mut Row, col: &ColumnDef, v: Evaluated, p: &WriteParams) -> 
             column: col.id,
             path: None,
             timestamp: p.timestamp,
-            value: CellValue::Tombstone { local_deletion_time: p.now },
+            value: CellValue::Tombstone {
+                local_deletion_time: p.now,
+            },
         }),
         Evaluated::Value(b) => row.cells.push(Cell {
             column: col.id,
             path: None,
             timestamp: p.timestamp,
-            value: CellValue::Live { value: b, ttl: p.ttl },
+            value: CellValue::Live {
+                value: b,
+                ttl: p.ttl,
+            },
         }),
     }
     Ok(())
 }
 
 pub(crate) fn sort_row(row: &mut Row) {
-    row.cells.sort_by(|a, b| (a.column, &a.path).cmp(&(b.column, &b.path)));
+    row.cells
+        .sort_by(|a, b| (a.column, &a.path).cmp(&(b.column, &b.path)));
     row.cells.dedup_by(|later, earlier| {
         if (later.column, &later.path) == (earlier.column, &earlier.path) {
             // Within one statement the last assignment wins.
@@ -338,8 +467,15 @@ fn partition_keys(table: &TableDef, where_: &restrictions::Where) -> CqlResult<V
     match &where_.partitions {
         Partitions::Keys(keys) => Ok(keys.clone()),
         Partitions::Scan { .. } => {
-            let missing: Vec<&str> = table.partition_key().iter().map(|c| c.name.as_str()).collect();
-            Err(CqlError::invalid(format!("Some partition key parts are missing: {}", missing.join(", "))))
+            let missing: Vec<&str> = table
+                .partition_key()
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            Err(CqlError::invalid(format!(
+                "Some partition key parts are missing: {}",
+                missing.join(", ")
+            )))
         }
     }
 }
@@ -360,7 +496,9 @@ fn check_write_where(table: &TableDef, where_: &restrictions::Where) -> CqlResul
         {
             return Err(CqlError::invalid(reason.clone()));
         }
-        return Err(CqlError::invalid("Invalid restrictions on primary key columns for a modification statement"));
+        return Err(CqlError::invalid(
+            "Invalid restrictions on primary key columns for a modification statement",
+        ));
     }
     Ok(())
 }
@@ -378,12 +516,17 @@ fn update(ctx: &WriteContext, up: &UpdateStatement, binds: &Bound) -> CqlResult<
     let mut regular = false;
     for a in &up.assignments {
         let (name, col) = match &a.target {
-            ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => {
-                (n, table.column(n).ok_or_else(|| CqlError::invalid(format!("Undefined column name {n}")))?)
-            }
+            ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => (
+                n,
+                table
+                    .column(n)
+                    .ok_or_else(|| CqlError::invalid(format!("Undefined column name {n}")))?,
+            ),
         };
         if col.is_primary_key() {
-            return Err(CqlError::invalid(format!("PRIMARY KEY part {name} found in SET part")));
+            return Err(CqlError::invalid(format!(
+                "PRIMARY KEY part {name} found in SET part"
+            )));
         }
         let target = if col.kind == ColumnKind::Static {
             &mut static_row
@@ -395,15 +538,27 @@ fn update(ctx: &WriteContext, up: &UpdateStatement, binds: &Bound) -> CqlResult<
     }
     let ckeys = match where_.full_clustering_keys(&table) {
         Some(k) => k,
-        None if !regular && table.clustering_len > 0 && where_.clustering_eq.is_empty() && where_.clustering_slice.is_none() => Vec::new(),
+        None if !regular
+            && table.clustering_len > 0
+            && where_.clustering_eq.is_empty()
+            && where_.clustering_slice.is_none() =>
+        {
+            Vec::new()
+        }
         None => {
-            let missing: Vec<&str> = table.clustering()[where_.clustering_eq.len()..].iter().map(|c| c.name.as_str()).collect();
+            let missing: Vec<&str> = table.clustering()[where_.clustering_eq.len()..]
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
             if where_.clustering_slice.is_some() {
-                return Err(CqlError::invalid(format!(
-                    "Slice restrictions are not supported on the clustering columns in UPDATE statements"
-                )));
+                return Err(CqlError::invalid(
+                    "Slice restrictions are not supported on the clustering columns in UPDATE statements",
+                ));
             }
-            return Err(CqlError::invalid(format!("Some clustering keys are missing: {}", missing.join(", "))));
+            return Err(CqlError::invalid(format!(
+                "Some clustering keys are missing: {}",
+                missing.join(", ")
+            )));
         }
     };
     sort_row(&mut row);
@@ -448,8 +603,16 @@ fn apply_assignment(
             }
         };
         let delta = match evaluate(&CqlType::Bigint, term, name, binds)? {
-            Evaluated::Value(b) => i64::from_be_bytes(b.as_ref().try_into().map_err(|_| CqlError::invalid("Invalid counter delta"))?),
-            Evaluated::Null => return Err(CqlError::invalid(format!("Invalid null value for counter increment on {name}"))),
+            Evaluated::Value(b) => i64::from_be_bytes(
+                b.as_ref()
+                    .try_into()
+                    .map_err(|_| CqlError::invalid("Invalid counter delta"))?,
+            ),
+            Evaluated::Null => {
+                return Err(CqlError::invalid(format!(
+                    "Invalid null value for counter increment on {name}"
+                )));
+            }
             Evaluated::Unset => return Ok(()),
         };
         let delta = if negate {
@@ -457,19 +620,36 @@ fn apply_assignment(
         } else {
             delta
         };
-        row.cells.push(Cell { column: col.id, path: None, timestamp: p.timestamp, value: CellValue::Counter { value: delta } });
+        row.cells.push(Cell {
+            column: col.id,
+            path: None,
+            timestamp: p.timestamp,
+            value: CellValue::Counter { value: delta },
+        });
         return Ok(());
     }
     if col.ty == CqlType::Counter {
-        return Err(CqlError::invalid(format!("Invalid operation ({name} = {name} + ?) for non counter column {name}")));
+        return Err(CqlError::invalid(format!(
+            "Invalid operation ({name} = {name} + ?) for non counter column {name}"
+        )));
     }
     match (&a.target, &a.value) {
-        (ColumnTarget::Column(_), AssignValue::Set(t)) => set_column(row, col, evaluate(&col.ty, t, name, binds)?, p),
+        (ColumnTarget::Column(_), AssignValue::Set(t)) => {
+            set_column(row, col, evaluate(&col.ty, t, name, binds)?, p)
+        }
         (ColumnTarget::Column(_), AssignValue::Add(t)) if col.ty.is_multicell() => {
             match evaluate(&col.ty, t, name, binds)? {
                 Evaluated::Value(b) => {
                     for (path, val) in value::multicell_elements(&col.ty, &b, p.timestamp)? {
-                        row.cells.push(Cell { column: col.id, path: Some(path), timestamp: p.timestamp, value: CellValue::Live { value: val, ttl: p.ttl } });
+                        row.cells.push(Cell {
+                            column: col.id,
+                            path: Some(path),
+                            timestamp: p.timestamp,
+                            value: CellValue::Live {
+                                value: val,
+                                ttl: p.ttl,
+                            },
+                        });
                     }
                     Ok(())
                 }
@@ -478,31 +658,60 @@ fn apply_assignment(
         }
         (ColumnTarget::Column(_), AssignValue::Subtract(t)) if col.ty.is_multicell() => {
             let elems_ty = match &col.ty {
-                CqlType::Map { key, .. } => CqlType::Set { elem: key.clone(), frozen: false },
+                CqlType::Map { key, .. } => CqlType::Set {
+                    elem: key.clone(),
+                    frozen: false,
+                },
                 other => other.clone(),
             };
             if let Evaluated::Value(b) = evaluate(&elems_ty, t, name, binds)? {
                 for path in value::multicell_removal_paths(&col.ty, &b)? {
-                    row.cells.push(Cell { column: col.id, path: Some(path), timestamp: p.timestamp, value: CellValue::Tombstone { local_deletion_time: p.now } });
+                    row.cells.push(Cell {
+                        column: col.id,
+                        path: Some(path),
+                        timestamp: p.timestamp,
+                        value: CellValue::Tombstone {
+                            local_deletion_time: p.now,
+                        },
+                    });
                 }
             }
             Ok(())
         }
-        (ColumnTarget::Element(_, key), AssignValue::Set(t)) if matches!(col.ty, CqlType::Map { frozen: false, .. }) => {
-            let CqlType::Map { key: kt, value: vt, .. } = &col.ty else { unreachable!() };
+        (ColumnTarget::Element(_, key), AssignValue::Set(t))
+            if matches!(col.ty, CqlType::Map { frozen: false, .. }) =>
+        {
+            let CqlType::Map {
+                key: kt, value: vt, ..
+            } = &col.ty
+            else {
+                unreachable!()
+            };
             let k = key_value(kt, key, name, binds)?;
             let path = value::map_path(kt, &k)?;
             let cell = match evaluate(vt, t, name, binds)? {
-                Evaluated::Value(v) => CellValue::Live { value: v, ttl: p.ttl },
-                Evaluated::Null => CellValue::Tombstone { local_deletion_time: p.now },
+                Evaluated::Value(v) => CellValue::Live {
+                    value: v,
+                    ttl: p.ttl,
+                },
+                Evaluated::Null => CellValue::Tombstone {
+                    local_deletion_time: p.now,
+                },
                 Evaluated::Unset => return Ok(()),
             };
-            row.cells.push(Cell { column: col.id, path: Some(path), timestamp: p.timestamp, value: cell });
+            row.cells.push(Cell {
+                column: col.id,
+                path: Some(path),
+                timestamp: p.timestamp,
+                value: cell,
+            });
             Ok(())
         }
-        (ColumnTarget::Column(_), AssignValue::Add(_) | AssignValue::Subtract(_)) => Err(CqlError::invalid(format!(
-            "Invalid operation ({name} = {name} + ?) for non counter column {name}"
-        ))),
+        (ColumnTarget::Column(_), AssignValue::Add(_) | AssignValue::Subtract(_)) => {
+            Err(CqlError::invalid(format!(
+                "Invalid operation ({name} = {name} + ?) for non counter column {name}"
+            )))
+        }
         _ => Err(CqlError::invalid(format!(
             "This kind of update of column {name} is not supported yet by this node"
         ))),
@@ -519,7 +728,10 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
     let where_ = restrictions::analyze(&table, &del.where_clause, binds)?;
     check_write_where(&table, &where_)?;
     let keys = partition_keys(&table, &where_)?;
-    let deletion = DeletionTime { marked_for_delete_at: params.timestamp, local_deletion_time: params.now };
+    let deletion = DeletionTime {
+        marked_for_delete_at: params.timestamp,
+        local_deletion_time: params.now,
+    };
     let mut out = Vec::with_capacity(keys.len());
 
     if del.targets.is_empty() {
@@ -530,13 +742,20 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
             match &full {
                 Some(cks) if table.clustering_len > 0 => {
                     for ck in cks {
-                        m.rows.push(Row { clustering: clustering_bytes(&table, ck)?, deletion: Some(deletion), ..Default::default() });
+                        m.rows.push(Row {
+                            clustering: clustering_bytes(&table, ck)?,
+                            deletion: Some(deletion),
+                            ..Default::default()
+                        });
                     }
                 }
                 _ if ranges.is_empty() => m.partition_deletion = Some(deletion),
                 _ => {
                     for r in &ranges {
-                        m.range_tombstones.push(RangeTombstone { range: r.clone(), deletion });
+                        m.range_tombstones.push(RangeTombstone {
+                            range: r.clone(),
+                            deletion,
+                        });
                     }
                 }
             }
@@ -554,9 +773,13 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
         let name = match target {
             ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => n,
         };
-        let col = table.column(name).ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
+        let col = table
+            .column(name)
+            .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
         if col.is_primary_key() {
-            return Err(CqlError::invalid(format!("Invalid identifier {name} for deletion (should not be a PRIMARY KEY part)")));
+            return Err(CqlError::invalid(format!(
+                "Invalid identifier {name} for deletion (should not be a PRIMARY KEY part)"
+            )));
         }
         let r = if col.kind == ColumnKind::Static {
             &mut static_row
@@ -565,17 +788,26 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
             &mut row
         };
         match target {
-            ColumnTarget::Column(_) if col.ty.is_multicell() => r.complex_deletions.push((col.id, deletion)),
+            ColumnTarget::Column(_) if col.ty.is_multicell() => {
+                r.complex_deletions.push((col.id, deletion))
+            }
             ColumnTarget::Column(_) => r.cells.push(Cell {
                 column: col.id,
                 path: None,
                 timestamp: params.timestamp,
-                value: CellValue::Tombstone { local_deletion_time: params.now },
+                value: CellValue::Tombstone {
+                    local_deletion_time: params.now,
+                },
             }),
             ColumnTarget::Element(_, key) => {
                 let kt = match &col.ty {
-                    CqlType::Map { key, frozen: false, .. } => (**key).clone(),
-                    CqlType::Set { elem, frozen: false } => (**elem).clone(),
+                    CqlType::Map {
+                        key, frozen: false, ..
+                    } => (**key).clone(),
+                    CqlType::Set {
+                        elem,
+                        frozen: false,
+                    } => (**elem).clone(),
                     _ => {
                         return Err(CqlError::invalid(format!(
                             "Invalid element deletion for column {name}: not supported yet by this node"
@@ -587,18 +819,26 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
                     column: col.id,
                     path: Some(value::map_path(&kt, &k)?),
                     timestamp: params.timestamp,
-                    value: CellValue::Tombstone { local_deletion_time: params.now },
+                    value: CellValue::Tombstone {
+                        local_deletion_time: params.now,
+                    },
                 });
             }
             ColumnTarget::Field(..) => {
-                return Err(CqlError::invalid(format!("Deleting UDT fields of {name} is not supported yet by this node")));
+                return Err(CqlError::invalid(format!(
+                    "Deleting UDT fields of {name} is not supported yet by this node"
+                )));
             }
         }
     }
     let ckeys = match where_.full_clustering_keys(&table) {
         Some(k) => k,
         None if !regular => Vec::new(),
-        None => return Err(CqlError::invalid("Range deletions are not supported for specific columns")),
+        None => {
+            return Err(CqlError::invalid(
+                "Range deletions are not supported for specific columns",
+            ));
+        }
     };
     sort_row(&mut row);
     sort_row(&mut static_row);
@@ -625,7 +865,11 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
 /// statements on one partition as one atomic mutation.
 pub fn merge_into(into: &mut Mutation, other: Mutation) {
     into.partition_deletion = match (into.partition_deletion, other.partition_deletion) {
-        (Some(a), Some(b)) => Some(if b.marked_for_delete_at > a.marked_for_delete_at { b } else { a }),
+        (Some(a), Some(b)) => Some(if b.marked_for_delete_at > a.marked_for_delete_at {
+            b
+        } else {
+            a
+        }),
         (a, b) => a.or(b),
     };
     into.range_tombstones.extend(other.range_tombstones);
@@ -636,7 +880,10 @@ pub fn merge_into(into: &mut Mutation, other: Mutation) {
         }
     }
     for r in other.rows {
-        match into.rows.binary_search_by(|x| x.clustering.cmp(&r.clustering)) {
+        match into
+            .rows
+            .binary_search_by(|x| x.clustering.cmp(&r.clustering))
+        {
             Ok(i) => merge_row(&mut into.rows[i], r),
             Err(i) => into.rows.insert(i, r),
         }
@@ -649,7 +896,11 @@ fn merge_row(into: &mut Row, other: Row) {
         (a, b) => a.or(b),
     };
     into.deletion = match (into.deletion, other.deletion) {
-        (Some(a), Some(b)) => Some(if b.marked_for_delete_at > a.marked_for_delete_at { b } else { a }),
+        (Some(a), Some(b)) => Some(if b.marked_for_delete_at > a.marked_for_delete_at {
+            b
+        } else {
+            a
+        }),
         (a, b) => a.or(b),
     };
     into.complex_deletions.extend(other.complex_deletions);
@@ -657,7 +908,10 @@ fn merge_row(into: &mut Row, other: Row) {
     for c in other.cells {
         // Two increments of one counter in a batch add up; other cells: later wins.
         if let CellValue::Counter { value } = c.value
-            && let Some(existing) = into.cells.iter_mut().find(|e| e.column == c.column && e.path == c.path)
+            && let Some(existing) = into
+                .cells
+                .iter_mut()
+                .find(|e| e.column == c.column && e.path == c.path)
             && let CellValue::Counter { value: v0 } = &mut existing.value
         {
             *v0 = v0.saturating_add(value);
@@ -665,7 +919,11 @@ fn merge_row(into: &mut Row, other: Row) {
         }
         counters.push(c);
     }
-    into.cells.retain(|e| !counters.iter().any(|c| c.column == e.column && c.path == e.path));
+    into.cells.retain(|e| {
+        !counters
+            .iter()
+            .any(|c| c.column == e.column && c.path == e.path)
+    });
     into.cells.extend(counters);
     sort_row(into);
 }
@@ -673,7 +931,13 @@ fn merge_row(into: &mut Row, other: Row) {
 #[allow(dead_code)]
 fn whole_partition() -> ClusteringRange {
     ClusteringRange {
-        start: ClusteringBound { prefix: Bytes::new(), inclusive: true },
-        end: ClusteringBound { prefix: Bytes::new(), inclusive: true },
+        start: ClusteringBound {
+            prefix: Bytes::new(),
+            inclusive: true,
+        },
+        end: ClusteringBound {
+            prefix: Bytes::new(),
+            inclusive: true,
+        },
     }
 }

@@ -15,7 +15,12 @@ const KIND_OFFSET: u8 = 1;
 pub enum Position {
     /// After the row `clustering` of partition `key` (after the whole partition when
     /// `clustering` is `None`). `partition_rows` rows of that partition were returned.
-    Partition { token: i64, key: Bytes, clustering: Option<Bytes>, partition_rows: u64 },
+    Partition {
+        token: i64,
+        key: Bytes,
+        clustering: Option<Bytes>,
+        partition_rows: u64,
+    },
     /// After this many rows of a result computed whole (virtual tables, DESCRIBE, sorts).
     Offset(u64),
 }
@@ -36,7 +41,12 @@ impl PagingState {
         let mut b = BytesMut::with_capacity(64);
         b.put_u8(VERSION);
         match &self.position {
-            Position::Partition { token, key, clustering, partition_rows } => {
+            Position::Partition {
+                token,
+                key,
+                clustering,
+                partition_rows,
+            } => {
                 b.put_u8(KIND_PARTITION);
                 b.put_i64(*token);
                 b.put_u32(key.len() as u32);
@@ -82,7 +92,13 @@ impl PagingState {
             b.advance(n);
             Ok(out)
         };
-        let need = |b: &&[u8], n: usize| if b.remaining() < n { Err(invalid()) } else { Ok(()) };
+        let need = |b: &&[u8], n: usize| {
+            if b.remaining() < n {
+                Err(invalid())
+            } else {
+                Ok(())
+            }
+        };
         let position = match b.get_u8() {
             KIND_PARTITION => {
                 need(&b, 12)?;
@@ -100,7 +116,12 @@ impl PagingState {
                     _ => return Err(invalid()),
                 };
                 need(&b, 8)?;
-                Position::Partition { token, key, clustering, partition_rows: b.get_u64() }
+                Position::Partition {
+                    token,
+                    key,
+                    clustering,
+                    partition_rows: b.get_u64(),
+                }
             }
             KIND_OFFSET => {
                 need(&b, 8)?;
@@ -113,7 +134,10 @@ impl PagingState {
         if b.has_remaining() {
             return Err(invalid());
         }
-        Ok(PagingState { position, rows_returned })
+        Ok(PagingState {
+            position,
+            rows_returned,
+        })
     }
 }
 
@@ -134,8 +158,13 @@ pub fn page_rows(mut rows: Rows, params: &QueryParameters) -> CqlResult<Rows> {
     let start = offset.min(total);
     let end = start.saturating_add(page_size).min(total);
     rows.rows = rows.rows.drain(start..end).collect();
-    rows.metadata.paging_state = (end < total)
-        .then(|| PagingState { position: Position::Offset(end as u64), rows_returned: end as u64 }.encode());
+    rows.metadata.paging_state = (end < total).then(|| {
+        PagingState {
+            position: Position::Offset(end as u64),
+            rows_returned: end as u64,
+        }
+        .encode()
+    });
     Ok(rows)
 }
 
@@ -156,10 +185,18 @@ mod tests {
                 rows_returned: 100,
             },
             PagingState {
-                position: Position::Partition { token: 9, key: Bytes::new(), clustering: None, partition_rows: 0 },
+                position: Position::Partition {
+                    token: 9,
+                    key: Bytes::new(),
+                    clustering: None,
+                    partition_rows: 0,
+                },
                 rows_returned: 0,
             },
-            PagingState { position: Position::Offset(42), rows_returned: 42 },
+            PagingState {
+                position: Position::Offset(42),
+                rows_returned: 42,
+            },
         ];
         for s in states {
             let enc = s.encode();

@@ -10,7 +10,7 @@ use crate::error::{CqlError, CqlResult};
 use crate::parser::ast::{Operator, Relation, RelationValue, Term};
 use crate::schema::{ColumnKind, TableDef};
 use crate::types::literal::{BindSource, Evaluated, evaluate};
-use crate::types::{CqlType, bytecomp, compare, codec};
+use crate::types::{CqlType, bytecomp, codec, compare};
 
 /// Which partitions to read.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +18,16 @@ pub enum Partitions {
     /// Every partition key listed (each entry: serialized key components in pk order).
     Keys(Vec<Vec<Bytes>>),
     /// A scan over a token range; `None` bounds are open. `(token, inclusive)`.
-    Scan { start: Option<(i64, bool)>, end: Option<(i64, bool)> },
+    Scan {
+        start: Option<(i64, bool)>,
+        end: Option<(i64, bool)>,
+    },
 }
+
+/// One end of a single-column slice: the serialized value and whether it is inclusive.
+pub type SliceBound = Option<(Bytes, bool)>;
+/// One end of a multi-column slice: the serialized components and whether it is inclusive.
+pub type MultiSliceBound = Option<(Vec<Bytes>, bool)>;
 
 /// A predicate left to check on each row.
 #[derive(Debug, Clone)]
@@ -41,9 +49,9 @@ pub struct Where {
     pub clustering_eq: Vec<Vec<Bytes>>,
     /// A slice on the clustering column after `clustering_eq`: (start, end) each
     /// `(value, inclusive)`.
-    pub clustering_slice: Option<(Option<(Bytes, bool)>, Option<(Bytes, bool)>)>,
+    pub clustering_slice: Option<(SliceBound, SliceBound)>,
     /// Multi-column slice `(a, b) > (x, y)` over the first clustering columns, already encoded.
-    pub multi_slice: Option<(Option<(Vec<Bytes>, bool)>, Option<(Vec<Bytes>, bool)>)>,
+    pub multi_slice: Option<(MultiSliceBound, MultiSliceBound)>,
     /// `(a, b) IN ((1, 2), (3, 4))`: exact tuples for the first clustering columns.
     pub eq_tuples: Option<Vec<Vec<Bytes>>>,
     pub filters: Vec<Filter>,
@@ -56,27 +64,52 @@ pub struct Where {
 pub const ALLOW_FILTERING_MSG: &str = "Cannot execute this query as it might involve data filtering and thus may have unpredictable performance. If you want to execute this query despite the performance unpredictability, use ALLOW FILTERING";
 
 /// Evaluates a term for a receiver; null and unset are refused where a key is needed.
-pub fn key_value(ty: &CqlType, term: &Term, name: &str, binds: &dyn BindSource) -> CqlResult<Bytes> {
+pub fn key_value(
+    ty: &CqlType,
+    term: &Term,
+    name: &str,
+    binds: &dyn BindSource,
+) -> CqlResult<Bytes> {
     match evaluate(ty, term, name, binds)? {
         Evaluated::Value(b) => Ok(b),
-        Evaluated::Null => Err(CqlError::invalid(format!("Invalid null value in condition for column {name}"))),
-        Evaluated::Unset => Err(CqlError::invalid(format!("Invalid unset value for column {name}"))),
+        Evaluated::Null => Err(CqlError::invalid(format!(
+            "Invalid null value in condition for column {name}"
+        ))),
+        Evaluated::Unset => Err(CqlError::invalid(format!(
+            "Invalid unset value for column {name}"
+        ))),
     }
 }
 
-fn in_values(ty: &CqlType, value: &RelationValue, name: &str, binds: &dyn BindSource) -> CqlResult<Vec<Bytes>> {
+fn in_values(
+    ty: &CqlType,
+    value: &RelationValue,
+    name: &str,
+    binds: &dyn BindSource,
+) -> CqlResult<Vec<Bytes>> {
     match value {
         RelationValue::Single(t) => Ok(vec![key_value(ty, t, name, binds)?]),
         RelationValue::InList(ts) => ts.iter().map(|t| key_value(ty, t, name, binds)).collect(),
         RelationValue::InMarker(m) => {
-            let list_ty = CqlType::List { elem: Box::new(ty.clone()), frozen: false };
+            let list_ty = CqlType::List {
+                elem: Box::new(ty.clone()),
+                frozen: false,
+            };
             match binds.bound(m)? {
                 Evaluated::Value(b) => match codec::decode(&list_ty, &b)? {
-                    crate::types::Value::List(items) => Ok(items.iter().map(codec::encode).collect()),
-                    _ => Err(CqlError::invalid(format!("Invalid IN value for column {name}"))),
+                    crate::types::Value::List(items) => {
+                        Ok(items.iter().map(codec::encode).collect())
+                    }
+                    _ => Err(CqlError::invalid(format!(
+                        "Invalid IN value for column {name}"
+                    ))),
                 },
-                Evaluated::Null => Err(CqlError::invalid(format!("Invalid null value for IN restriction on {name}"))),
-                Evaluated::Unset => Err(CqlError::invalid(format!("Invalid unset value for column {name}"))),
+                Evaluated::Null => Err(CqlError::invalid(format!(
+                    "Invalid null value for IN restriction on {name}"
+                ))),
+                Evaluated::Unset => Err(CqlError::invalid(format!(
+                    "Invalid unset value for column {name}"
+                ))),
             }
         }
     }
@@ -90,12 +123,19 @@ fn dedup_sorted(ty: &CqlType, mut values: Vec<Bytes>) -> Vec<Bytes> {
 
 fn token_value(term: &Term, binds: &dyn BindSource) -> CqlResult<i64> {
     let b = key_value(&CqlType::Bigint, term, "partition key token", binds)?;
-    let arr: [u8; 8] = b.as_ref().try_into().map_err(|_| CqlError::invalid("Invalid token value"))?;
+    let arr: [u8; 8] = b
+        .as_ref()
+        .try_into()
+        .map_err(|_| CqlError::invalid("Invalid token value"))?;
     Ok(i64::from_be_bytes(arr))
 }
 
 /// Analyses `where_clause` against `table`.
-pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSource) -> CqlResult<Where> {
+pub fn analyze(
+    table: &TableDef,
+    where_clause: &[Relation],
+    binds: &dyn BindSource,
+) -> CqlResult<Where> {
     let pk_len = table.partition_key_len;
     let ck_len = table.clustering_len;
     let mut pk_values: Vec<Option<Vec<Bytes>>> = vec![None; pk_len];
@@ -103,14 +143,14 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
     let mut ck_eq: Vec<Option<Vec<Bytes>>> = vec![None; ck_len];
     let mut ck_start: Vec<Option<(Bytes, bool)>> = vec![None; ck_len];
     let mut ck_end: Vec<Option<(Bytes, bool)>> = vec![None; ck_len];
-    let mut multi_slice: Option<(Option<(Vec<Bytes>, bool)>, Option<(Vec<Bytes>, bool)>)> = None;
+    let mut multi_slice: Option<(MultiSliceBound, MultiSliceBound)> = None;
     let mut token_start: Option<(i64, bool)> = None;
     let mut token_end: Option<(i64, bool)> = None;
     let mut has_token = false;
     let mut eq_tuples: Option<Vec<Vec<Bytes>>> = None;
     let mut filters = Vec::new();
     let mut reason: Option<String> = None;
-    let mut need = |r: String, reason: &mut Option<String>| {
+    let need = |r: String, reason: &mut Option<String>| {
         if reason.is_none() {
             *reason = Some(r);
         }
@@ -131,18 +171,28 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
                                 "{column} cannot be restricted by more than one relation if it includes an Equal"
                             )));
                         }
-                        pk_values[pos] = Some(dedup_sorted(&col.ty, in_values(&col.ty, value, column, binds)?));
+                        pk_values[pos] = Some(dedup_sorted(
+                            &col.ty,
+                            in_values(&col.ty, value, column, binds)?,
+                        ));
                     }
                     (ColumnKind::Clustering, Operator::Eq | Operator::In) => {
                         let pos = col.position as usize;
-                        if ck_eq[pos].is_some() || ck_start[pos].is_some() || ck_end[pos].is_some() {
+                        if ck_eq[pos].is_some() || ck_start[pos].is_some() || ck_end[pos].is_some()
+                        {
                             return Err(CqlError::invalid(format!(
                                 "{column} cannot be restricted by more than one relation if it includes an Equal"
                             )));
                         }
-                        ck_eq[pos] = Some(dedup_sorted(&col.ty, in_values(&col.ty, value, column, binds)?));
+                        ck_eq[pos] = Some(dedup_sorted(
+                            &col.ty,
+                            in_values(&col.ty, value, column, binds)?,
+                        ));
                     }
-                    (ColumnKind::Clustering, Operator::Gt | Operator::Ge | Operator::Lt | Operator::Le) => {
+                    (
+                        ColumnKind::Clustering,
+                        Operator::Gt | Operator::Ge | Operator::Lt | Operator::Le,
+                    ) => {
                         let pos = col.position as usize;
                         if ck_eq[pos].is_some() {
                             return Err(CqlError::invalid(format!(
@@ -154,9 +204,17 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
                         };
                         let v = key_value(&col.ty, t, column, binds)?;
                         let inclusive = matches!(op, Operator::Ge | Operator::Le);
-                        let slot = if matches!(op, Operator::Gt | Operator::Ge) { &mut ck_start[pos] } else { &mut ck_end[pos] };
+                        let slot = if matches!(op, Operator::Gt | Operator::Ge) {
+                            &mut ck_start[pos]
+                        } else {
+                            &mut ck_end[pos]
+                        };
                         if slot.is_some() {
-                            let which = if matches!(op, Operator::Gt | Operator::Ge) { "start" } else { "end" };
+                            let which = if matches!(op, Operator::Gt | Operator::Ge) {
+                                "start"
+                            } else {
+                                "end"
+                            };
                             return Err(CqlError::invalid(format!(
                                 "More than one restriction was found for the {which} bound on {column}"
                             )));
@@ -165,15 +223,31 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
                     }
                     (ColumnKind::PartitionKey, _) => {
                         pk_other = true;
-                        if !matches!(op, Operator::Gt | Operator::Ge | Operator::Lt | Operator::Le | Operator::Ne) {
-                            return Err(CqlError::invalid(format!("Unsupported restriction on partition key column {column}")));
+                        if !matches!(
+                            op,
+                            Operator::Gt
+                                | Operator::Ge
+                                | Operator::Lt
+                                | Operator::Le
+                                | Operator::Ne
+                        ) {
+                            return Err(CqlError::invalid(format!(
+                                "Unsupported restriction on partition key column {column}"
+                            )));
                         }
                         need(ALLOW_FILTERING_MSG.to_string(), &mut reason);
-                        filters.push(Filter { column: idx, op: *op, values: in_values(&col.ty, value, column, binds)?, map_key: None });
+                        filters.push(Filter {
+                            column: idx,
+                            op: *op,
+                            values: in_values(&col.ty, value, column, binds)?,
+                            map_key: None,
+                        });
                     }
                     (_, Operator::IsNot) => {
                         // `IS NOT NULL` is only meaningful for materialized views.
-                        return Err(CqlError::invalid(format!("Unsupported restriction: {column} IS NOT NULL")));
+                        return Err(CqlError::invalid(format!(
+                            "Unsupported restriction: {column} IS NOT NULL"
+                        )));
                     }
                     (_, Operator::Like) => {
                         return Err(CqlError::invalid(format!(
@@ -182,27 +256,47 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
                     }
                     _ => {
                         let elem_ty = match (op, &col.ty) {
-                            (Operator::Contains, CqlType::List { elem, .. } | CqlType::Set { elem, .. }) => (**elem).clone(),
+                            (
+                                Operator::Contains,
+                                CqlType::List { elem, .. } | CqlType::Set { elem, .. },
+                            ) => (**elem).clone(),
                             (Operator::Contains, CqlType::Map { value, .. }) => (**value).clone(),
                             (Operator::ContainsKey, CqlType::Map { key, .. }) => (**key).clone(),
                             (Operator::Contains | Operator::ContainsKey, _) => {
                                 return Err(CqlError::invalid(format!(
                                     "Cannot use {} on non-collection column {column}",
-                                    if *op == Operator::Contains { "CONTAINS" } else { "CONTAINS KEY" }
+                                    if *op == Operator::Contains {
+                                        "CONTAINS"
+                                    } else {
+                                        "CONTAINS KEY"
+                                    }
                                 )));
                             }
                             _ => col.ty.clone(),
                         };
                         need(ALLOW_FILTERING_MSG.to_string(), &mut reason);
-                        filters.push(Filter { column: idx, op: *op, values: in_values(&elem_ty, value, column, binds)?, map_key: None });
+                        filters.push(Filter {
+                            column: idx,
+                            op: *op,
+                            values: in_values(&elem_ty, value, column, binds)?,
+                            map_key: None,
+                        });
                     }
                 }
             }
-            Relation::MapEntry { column, key, op, value } => {
+            Relation::MapEntry {
+                column,
+                key,
+                op,
+                value,
+            } => {
                 let idx = table
                     .column_index(column)
                     .ok_or_else(|| CqlError::invalid(format!("Undefined column name {column}")))?;
-                let CqlType::Map { key: kt, value: vt, .. } = &table.columns[idx].ty else {
+                let CqlType::Map {
+                    key: kt, value: vt, ..
+                } = &table.columns[idx].ty
+                else {
                     return Err(CqlError::invalid(format!("Column {column} is not a map")));
                 };
                 need(ALLOW_FILTERING_MSG.to_string(), &mut reason);
@@ -214,7 +308,11 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
                 });
             }
             Relation::Token { columns, op, value } => {
-                let expected: Vec<&str> = table.partition_key().iter().map(|c| c.name.as_str()).collect();
+                let expected: Vec<&str> = table
+                    .partition_key()
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
                 if columns.iter().map(String::as_str).collect::<Vec<_>>() != expected {
                     return Err(CqlError::invalid(format!(
                         "The token function arguments must be in the partition key order: {}",
@@ -232,7 +330,11 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
                         token_start = Some((t, true));
                         token_end = Some((t, true));
                     }
-                    _ => return Err(CqlError::invalid("Unsupported operator for token() restriction")),
+                    _ => {
+                        return Err(CqlError::invalid(
+                            "Unsupported operator for token() restriction",
+                        ));
+                    }
                 }
             }
             Relation::MultiColumn { columns, op, value } => {
@@ -257,8 +359,13 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
                 }
                 let tuple_ty = CqlType::Tuple(types.clone());
                 let tuples: Vec<Vec<Bytes>> = match value {
-                    RelationValue::Single(t) => vec![tuple_components(&tuple_ty, t, columns, binds)?],
-                    RelationValue::InList(ts) => ts.iter().map(|t| tuple_components(&tuple_ty, t, columns, binds)).collect::<CqlResult<_>>()?,
+                    RelationValue::Single(t) => {
+                        vec![tuple_components(&tuple_ty, t, columns, binds)?]
+                    }
+                    RelationValue::InList(ts) => ts
+                        .iter()
+                        .map(|t| tuple_components(&tuple_ty, t, columns, binds))
+                        .collect::<CqlResult<_>>()?,
                     RelationValue::InMarker(_) => in_values(&tuple_ty, value, "in", binds)?
                         .iter()
                         .map(|b| split_tuple(&tuple_ty, b))
@@ -273,7 +380,10 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
                     Operator::In => {
                         // IN of tuples lists exact prefixes, not a cartesian product.
                         for (i, ty) in types.iter().enumerate() {
-                            ck_eq[i] = Some(dedup_sorted(ty, tuples.iter().map(|t| t[i].clone()).collect()));
+                            ck_eq[i] = Some(dedup_sorted(
+                                ty,
+                                tuples.iter().map(|t| t[i].clone()).collect(),
+                            ));
                         }
                         eq_tuples = Some(tuples);
                     }
@@ -306,11 +416,19 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
             need(ALLOW_FILTERING_MSG.to_string(), &mut reason);
             for (pos, vals) in pk_values.into_iter().enumerate() {
                 if let Some(vals) = vals {
-                    filters.push(Filter { column: pos, op: Operator::In, values: vals, map_key: None });
+                    filters.push(Filter {
+                        column: pos,
+                        op: Operator::In,
+                        values: vals,
+                        map_key: None,
+                    });
                 }
             }
         }
-        Partitions::Scan { start: token_start, end: token_end }
+        Partitions::Scan {
+            start: token_start,
+            end: token_end,
+        }
     };
 
     // Clustering: EQ/IN prefix, then at most one slice.
@@ -330,9 +448,14 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
         break;
     }
     let prefix_end = pos;
-    let sliced_at = if clustering_slice.is_some() { Some(prefix_end - 1) } else { None };
+    let sliced_at = if clustering_slice.is_some() {
+        Some(prefix_end - 1)
+    } else {
+        None
+    };
     for later in prefix_end..ck_len {
-        let restricted = ck_eq[later].is_some() || ck_start[later].is_some() || ck_end[later].is_some();
+        let restricted =
+            ck_eq[later].is_some() || ck_start[later].is_some() || ck_end[later].is_some();
         if !restricted {
             continue;
         }
@@ -341,7 +464,8 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
         let msg = if sliced_at.is_some() && later > sliced_at.unwrap_or(0) {
             format!(
                 "Clustering column \"{}\" cannot be restricted (preceding column \"{}\" is restricted by a non-EQ relation)",
-                col.name, table.clustering()[sliced_at.unwrap_or(0)].name
+                col.name,
+                table.clustering()[sliced_at.unwrap_or(0)].name
             )
         } else {
             format!(
@@ -352,17 +476,34 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
         need(msg, &mut reason);
         let idx = table.partition_key_len + later;
         if let Some(vals) = ck_eq[later].take() {
-            filters.push(Filter { column: idx, op: Operator::In, values: vals, map_key: None });
+            filters.push(Filter {
+                column: idx,
+                op: Operator::In,
+                values: vals,
+                map_key: None,
+            });
         }
         if let Some((v, inc)) = ck_start[later].take() {
-            filters.push(Filter { column: idx, op: if inc { Operator::Ge } else { Operator::Gt }, values: vec![v], map_key: None });
+            filters.push(Filter {
+                column: idx,
+                op: if inc { Operator::Ge } else { Operator::Gt },
+                values: vec![v],
+                map_key: None,
+            });
         }
         if let Some((v, inc)) = ck_end[later].take() {
-            filters.push(Filter { column: idx, op: if inc { Operator::Le } else { Operator::Lt }, values: vec![v], map_key: None });
+            filters.push(Filter {
+                column: idx,
+                op: if inc { Operator::Le } else { Operator::Lt },
+                values: vec![v],
+                map_key: None,
+            });
         }
     }
     if multi_slice.is_some() && (!clustering_eq.is_empty() || clustering_slice.is_some()) {
-        return Err(CqlError::invalid("Mixing multi-column slices with single-column restrictions on clustering columns is not supported"));
+        return Err(CqlError::invalid(
+            "Mixing multi-column slices with single-column restrictions on clustering columns is not supported",
+        ));
     }
     if matches!(partitions, Partitions::Scan { .. })
         && (!clustering_eq.is_empty() || clustering_slice.is_some() || multi_slice.is_some())
@@ -382,8 +523,15 @@ pub fn analyze(table: &TableDef, where_clause: &[Relation], binds: &dyn BindSour
     })
 }
 
-fn tuple_components(ty: &CqlType, term: &Term, columns: &[String], binds: &dyn BindSource) -> CqlResult<Vec<Bytes>> {
-    let CqlType::Tuple(types) = ty else { unreachable!("tuple type") };
+fn tuple_components(
+    ty: &CqlType,
+    term: &Term,
+    columns: &[String],
+    binds: &dyn BindSource,
+) -> CqlResult<Vec<Bytes>> {
+    let CqlType::Tuple(types) = ty else {
+        unreachable!("tuple type")
+    };
     match term {
         Term::Tuple(items) => {
             if items.len() != types.len() {
@@ -409,7 +557,10 @@ fn split_tuple(ty: &CqlType, bytes: &[u8]) -> CqlResult<Vec<Bytes>> {
     match codec::decode(ty, bytes)? {
         crate::types::Value::Tuple(items) => items
             .into_iter()
-            .map(|v| v.map(|v| codec::encode(&v)).ok_or_else(|| CqlError::invalid("Invalid null value in tuple")))
+            .map(|v| {
+                v.map(|v| codec::encode(&v))
+                    .ok_or_else(|| CqlError::invalid("Invalid null value in tuple"))
+            })
             .collect(),
         _ => Err(CqlError::invalid("Expected a tuple value")),
     }
@@ -436,7 +587,12 @@ pub fn cartesian(sets: &[Vec<Bytes>]) -> Vec<Vec<Bytes>> {
 pub fn encode_prefix(table: &TableDef, components: &[Bytes]) -> CqlResult<Bytes> {
     let mut out = Vec::new();
     for (col, v) in table.clustering().iter().zip(components) {
-        bytecomp::encode_component(&col.ty, v, col.order == crate::parser::ast::Order::Desc, &mut out)?;
+        bytecomp::encode_component(
+            &col.ty,
+            v,
+            col.order == crate::parser::ast::Order::Desc,
+            &mut out,
+        )?;
     }
     Ok(Bytes::from(out))
 }
@@ -444,7 +600,10 @@ pub fn encode_prefix(table: &TableDef, components: &[Bytes]) -> CqlResult<Bytes>
 impl Where {
     /// Clustering ranges in storage order for the engine (empty = the whole partition).
     pub fn clustering_ranges(&self, table: &TableDef) -> CqlResult<Vec<ClusteringRange>> {
-        if self.clustering_eq.is_empty() && self.clustering_slice.is_none() && self.multi_slice.is_none() {
+        if self.clustering_eq.is_empty()
+            && self.clustering_slice.is_none()
+            && self.multi_slice.is_none()
+        {
             return Ok(Vec::new());
         }
         if let Some((start, end)) = &self.multi_slice {
@@ -456,8 +615,14 @@ impl Where {
             let p = encode_prefix(table, &prefix)?;
             match &self.clustering_slice {
                 None => ranges.push(ClusteringRange {
-                    start: ClusteringBound { prefix: p.clone(), inclusive: true },
-                    end: ClusteringBound { prefix: p, inclusive: true },
+                    start: ClusteringBound {
+                        prefix: p.clone(),
+                        inclusive: true,
+                    },
+                    end: ClusteringBound {
+                        prefix: p,
+                        inclusive: true,
+                    },
                 }),
                 Some((lo, hi)) => {
                     let col = &table.clustering()[prefix.len()];
@@ -471,12 +636,24 @@ impl Where {
                     // becomes the storage end bound.
                     let (lo_s, hi_s) = if desc { (hi, lo) } else { (lo, hi) };
                     let start = match lo_s {
-                        Some((v, inc)) => ClusteringBound { prefix: bound(v)?, inclusive: *inc },
-                        None => ClusteringBound { prefix: p.clone(), inclusive: true },
+                        Some((v, inc)) => ClusteringBound {
+                            prefix: bound(v)?,
+                            inclusive: *inc,
+                        },
+                        None => ClusteringBound {
+                            prefix: p.clone(),
+                            inclusive: true,
+                        },
                     };
                     let end = match hi_s {
-                        Some((v, inc)) => ClusteringBound { prefix: bound(v)?, inclusive: *inc },
-                        None => ClusteringBound { prefix: p.clone(), inclusive: true },
+                        Some((v, inc)) => ClusteringBound {
+                            prefix: bound(v)?,
+                            inclusive: *inc,
+                        },
+                        None => ClusteringBound {
+                            prefix: p.clone(),
+                            inclusive: true,
+                        },
                     };
                     ranges.push(ClusteringRange { start, end });
                 }
@@ -508,7 +685,10 @@ impl Where {
 
     /// Full clustering keys (serialized components) when every clustering column is fixed.
     pub fn full_clustering_keys(&self, table: &TableDef) -> Option<Vec<Vec<Bytes>>> {
-        if self.clustering_eq.len() == table.clustering_len && self.clustering_slice.is_none() && self.multi_slice.is_none() {
+        if self.clustering_eq.len() == table.clustering_len
+            && self.clustering_slice.is_none()
+            && self.multi_slice.is_none()
+        {
             Some(self.eq_prefixes())
         } else {
             None
@@ -518,10 +698,14 @@ impl Where {
 
 fn multi_slice_range(
     table: &TableDef,
-    start: &Option<(Vec<Bytes>, bool)>,
-    end: &Option<(Vec<Bytes>, bool)>,
+    start: &MultiSliceBound,
+    end: &MultiSliceBound,
 ) -> CqlResult<ClusteringRange> {
-    let n = start.as_ref().map(|s| s.0.len()).or(end.as_ref().map(|e| e.0.len())).unwrap_or(0);
+    let n = start
+        .as_ref()
+        .map(|s| s.0.len())
+        .or(end.as_ref().map(|e| e.0.len()))
+        .unwrap_or(0);
     let orders: Vec<_> = table.clustering()[..n].iter().map(|c| c.order).collect();
     if orders.windows(2).any(|w| w[0] != w[1]) {
         return Err(CqlError::invalid(
@@ -530,13 +714,22 @@ fn multi_slice_range(
     }
     let desc = orders.first() == Some(&crate::parser::ast::Order::Desc);
     let (lo, hi) = if desc { (end, start) } else { (start, end) };
-    let mk = |b: &Option<(Vec<Bytes>, bool)>| -> CqlResult<ClusteringBound> {
+    let mk = |b: &MultiSliceBound| -> CqlResult<ClusteringBound> {
         Ok(match b {
-            Some((vals, inc)) => ClusteringBound { prefix: encode_prefix(table, vals)?, inclusive: *inc },
-            None => ClusteringBound { prefix: Bytes::new(), inclusive: true },
+            Some((vals, inc)) => ClusteringBound {
+                prefix: encode_prefix(table, vals)?,
+                inclusive: *inc,
+            },
+            None => ClusteringBound {
+                prefix: Bytes::new(),
+                inclusive: true,
+            },
         })
     };
-    Ok(ClusteringRange { start: mk(lo)?, end: mk(hi)? })
+    Ok(ClusteringRange {
+        start: mk(lo)?,
+        end: mk(hi)?,
+    })
 }
 
 /// Checks a row-level filter against a cell's serialized value (`None` = null).
@@ -556,9 +749,12 @@ pub fn filter_matches(table: &TableDef, f: &Filter, value: Option<&[u8]>) -> Cql
         Operator::In => f.values.iter().any(|x| cmp(x) == Ordering::Equal),
         Operator::Contains | Operator::ContainsKey => {
             let decoded = codec::decode(ty, v)?;
-            let (elem_ty, items): (&CqlType, Vec<crate::types::Value>) = match (&decoded, ty, f.op) {
+            let (elem_ty, items): (&CqlType, Vec<crate::types::Value>) = match (&decoded, ty, f.op)
+            {
                 (crate::types::Value::List(xs), CqlType::List { elem, .. }, _)
-                | (crate::types::Value::Set(xs), CqlType::Set { elem, .. }, _) => (elem, xs.clone()),
+                | (crate::types::Value::Set(xs), CqlType::Set { elem, .. }, _) => {
+                    (elem, xs.clone())
+                }
                 (crate::types::Value::Map(kv), CqlType::Map { key, .. }, Operator::ContainsKey) => {
                     (key, kv.iter().map(|(k, _)| k.clone()).collect())
                 }
@@ -567,7 +763,9 @@ pub fn filter_matches(table: &TableDef, f: &Filter, value: Option<&[u8]>) -> Cql
                 }
                 _ => return Ok(false),
             };
-            items.iter().any(|x| compare::compare(elem_ty, &codec::encode(x), &f.values[0]) == Ordering::Equal)
+            items.iter().any(|x| {
+                compare::compare(elem_ty, &codec::encode(x), &f.values[0]) == Ordering::Equal
+            })
         }
         _ => false,
     })

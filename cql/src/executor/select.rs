@@ -44,11 +44,25 @@ enum Expr {
     WriteTime(usize),
     Ttl(usize),
     CountStar,
-    Aggregate { kind: AggKind, arg: Box<Expr>, ty: CqlType },
-    Function { f: NativeFunction, args: Vec<Expr> },
+    Aggregate {
+        kind: AggKind,
+        arg: Box<Expr>,
+        ty: CqlType,
+    },
+    Function {
+        f: NativeFunction,
+        args: Vec<Expr>,
+    },
     Token(Vec<usize>),
-    Cast { arg: Box<Expr>, from: CqlType, to: CqlType },
-    Field { arg: Box<Expr>, index: usize },
+    Cast {
+        arg: Box<Expr>,
+        from: CqlType,
+        to: CqlType,
+    },
+    Field {
+        arg: Box<Expr>,
+        index: usize,
+    },
     Const(Option<Bytes>),
 }
 
@@ -70,11 +84,18 @@ struct Selection {
 }
 
 fn spec(table: &TableDef, name: String, ty: CqlType) -> ColumnSpec {
-    ColumnSpec { keyspace: table.keyspace.clone(), table: table.name.clone(), name, ty }
+    ColumnSpec {
+        keyspace: table.keyspace.clone(),
+        table: table.name.clone(),
+        name,
+        ty,
+    }
 }
 
 fn column(table: &TableDef, name: &str) -> CqlResult<usize> {
-    table.column_index(name).ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))
+    table
+        .column_index(name)
+        .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))
 }
 
 /// Turns one selector into an expression, its result type and its default column name.
@@ -100,7 +121,11 @@ fn selector(table: &TableDef, s: &Selector, binds: &Bound) -> CqlResult<(Expr, C
                 )));
             }
             if is_wt {
-                (Expr::WriteTime(i), CqlType::Bigint, format!("writetime({name})"))
+                (
+                    Expr::WriteTime(i),
+                    CqlType::Bigint,
+                    format!("writetime({name})"),
+                )
             } else {
                 (Expr::Ttl(i), CqlType::Int, format!("ttl({name})"))
             }
@@ -120,11 +145,23 @@ fn selector(table: &TableDef, s: &Selector, binds: &Bound) -> CqlResult<(Expr, C
                 if idxs != expected {
                     return Err(CqlError::invalid(format!(
                         "Type error: token() arguments must be the partition key columns in order: {}",
-                        table.partition_key().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        table
+                            .partition_key()
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
-                let names: Vec<&str> = idxs.iter().map(|i| table.columns[*i].name.as_str()).collect();
-                return Ok((Expr::Token(idxs), CqlType::Bigint, format!("system.token({})", names.join(", "))));
+                let names: Vec<&str> = idxs
+                    .iter()
+                    .map(|i| table.columns[*i].name.as_str())
+                    .collect();
+                return Ok((
+                    Expr::Token(idxs),
+                    CqlType::Bigint,
+                    format!("system.token({})", names.join(", ")),
+                ));
             }
             let agg = match fname.as_str() {
                 "count" => Some(AggKind::Count),
@@ -136,7 +173,10 @@ fn selector(table: &TableDef, s: &Selector, binds: &Bound) -> CqlResult<(Expr, C
             };
             if let Some(kind) = agg {
                 if args.len() != 1 {
-                    return Err(CqlError::invalid(format!("Invalid number of arguments in call to function system.{fname}: 1 required but {} provided", args.len())));
+                    return Err(CqlError::invalid(format!(
+                        "Invalid number of arguments in call to function system.{fname}: 1 required but {} provided",
+                        args.len()
+                    )));
                 }
                 if kind == AggKind::Count
                     && matches!(&args[0], Selector::Term(Term::Literal(Literal::Integer(_))))
@@ -144,14 +184,22 @@ fn selector(table: &TableDef, s: &Selector, binds: &Bound) -> CqlResult<(Expr, C
                     return Ok((Expr::CountStar, CqlType::Bigint, "count".into()));
                 }
                 let (arg, ty, aname) = selector(table, &args[0], binds)?;
-                let out_ty = if kind == AggKind::Count { CqlType::Bigint } else { ty.clone() };
+                let out_ty = if kind == AggKind::Count {
+                    CqlType::Bigint
+                } else {
+                    ty.clone()
+                };
                 if matches!(kind, AggKind::Sum | AggKind::Avg) && !is_numeric(&ty) {
                     return Err(CqlError::invalid(format!(
                         "Invalid call to function system.{fname}, none of its type signatures match (known type signatures: system.{fname} : (tinyint) -> tinyint, ...)"
                     )));
                 }
                 return Ok((
-                    Expr::Aggregate { kind, arg: Box::new(arg), ty },
+                    Expr::Aggregate {
+                        kind,
+                        arg: Box::new(arg),
+                        ty,
+                    },
                     out_ty,
                     format!("system.{fname}({aname})"),
                 ));
@@ -170,24 +218,50 @@ fn selector(table: &TableDef, s: &Selector, binds: &Bound) -> CqlResult<(Expr, C
             let display = format!("{}({})", f.name, names.join(", "));
             (Expr::Function { f, args: exprs }, ret, display)
         }
-        Selector::Cast { selector: inner, ty } => {
+        Selector::Cast {
+            selector: inner,
+            ty,
+        } => {
             let (e, from, n) = selector(table, inner, binds)?;
             let to = resolve_native(ty)?;
             let name = format!("cast({n} as {})", to.cql_name());
-            (Expr::Cast { arg: Box::new(e), from, to: to.clone() }, to, name)
+            (
+                Expr::Cast {
+                    arg: Box::new(e),
+                    from,
+                    to: to.clone(),
+                },
+                to,
+                name,
+            )
         }
-        Selector::Field { selector: inner, field } => {
+        Selector::Field {
+            selector: inner,
+            field,
+        } => {
             let (e, ty, n) = selector(table, inner, binds)?;
             let CqlType::Udt { def, .. } = &ty else {
-                return Err(CqlError::invalid(format!("Invalid field selection: {n} of type {} is not a user type", ty.cql_name())));
+                return Err(CqlError::invalid(format!(
+                    "Invalid field selection: {n} of type {} is not a user type",
+                    ty.cql_name()
+                )));
             };
             let index = def
                 .fields
                 .iter()
                 .position(|(f, _)| f == field)
-                .ok_or_else(|| CqlError::invalid(format!("{} of type {} has no field {field}", n, def.name)))?;
+                .ok_or_else(|| {
+                    CqlError::invalid(format!("{} of type {} has no field {field}", n, def.name))
+                })?;
             let fty = def.fields[index].1.clone();
-            (Expr::Field { arg: Box::new(e), index }, fty, format!("{n}.{field}"))
+            (
+                Expr::Field {
+                    arg: Box::new(e),
+                    index,
+                },
+                fty,
+                format!("{n}.{field}"),
+            )
         }
         Selector::Term(t) => {
             let v = match evaluate(&CqlType::Blob, t, "selector", binds)? {
@@ -201,7 +275,8 @@ fn selector(table: &TableDef, s: &Selector, binds: &Bound) -> CqlResult<(Expr, C
 
 fn resolve_native(ty: &TypeExpr) -> CqlResult<CqlType> {
     match ty {
-        TypeExpr::Native(n) => CqlType::from_native_name(n).ok_or_else(|| CqlError::invalid(format!("Unknown type {n}"))),
+        TypeExpr::Native(n) => CqlType::from_native_name(n)
+            .ok_or_else(|| CqlError::invalid(format!("Unknown type {n}"))),
         other => Err(CqlError::invalid(format!("Cannot cast to {other:?}"))),
     }
 }
@@ -209,7 +284,15 @@ fn resolve_native(ty: &TypeExpr) -> CqlResult<CqlType> {
 fn is_numeric(ty: &CqlType) -> bool {
     matches!(
         ty,
-        CqlType::Tinyint | CqlType::Smallint | CqlType::Int | CqlType::Bigint | CqlType::Varint | CqlType::Float | CqlType::Double | CqlType::Decimal | CqlType::Counter
+        CqlType::Tinyint
+            | CqlType::Smallint
+            | CqlType::Int
+            | CqlType::Bigint
+            | CqlType::Varint
+            | CqlType::Float
+            | CqlType::Double
+            | CqlType::Decimal
+            | CqlType::Counter
     )
 }
 
@@ -234,7 +317,10 @@ fn build_selection(table: &TableDef, s: &SelectStatement, binds: &Bound) -> CqlR
     if s.distinct {
         for e in &exprs {
             if let Expr::Column(i) = e
-                && !matches!(table.columns[*i].kind, ColumnKind::PartitionKey | ColumnKind::Static)
+                && !matches!(
+                    table.columns[*i].kind,
+                    ColumnKind::PartitionKey | ColumnKind::Static
+                )
             {
                 return Err(CqlError::invalid(format!(
                     "SELECT DISTINCT queries must only request partition key columns and/or static columns (not {})",
@@ -245,26 +331,50 @@ fn build_selection(table: &TableDef, s: &SelectStatement, binds: &Bound) -> CqlR
     }
     let aggregate = exprs.iter().any(Expr::is_aggregate);
     if s.json {
-        return Err(CqlError::invalid("SELECT JSON is not supported yet by this node"));
+        return Err(CqlError::invalid(
+            "SELECT JSON is not supported yet by this node",
+        ));
     }
-    Ok(Selection { exprs, specs, aggregate })
+    Ok(Selection {
+        exprs,
+        specs,
+        aggregate,
+    })
 }
 
 /// The result metadata of a prepared SELECT.
-pub fn result_metadata(_ex: &Executor, schema: &Schema, keyspace: Option<&str>, s: &SelectStatement) -> CqlResult<RowsMetadata> {
+pub fn result_metadata(
+    _ex: &Executor,
+    schema: &Schema,
+    keyspace: Option<&str>,
+    s: &SelectStatement,
+) -> CqlResult<RowsMetadata> {
     let table = resolve_table(schema, keyspace, &s.table)?;
     let sel = build_selection(&table, s, &Bound::empty())?;
-    Ok(RowsMetadata { columns: sel.specs, ..Default::default() })
+    Ok(RowsMetadata {
+        columns: sel.specs,
+        ..Default::default()
+    })
 }
 
 fn limit_value(term: &Option<Term>, name: &str, binds: &Bound) -> CqlResult<Option<usize>> {
     let Some(t) = term else { return Ok(None) };
     match evaluate(&CqlType::Int, t, name, binds)? {
         Evaluated::Value(b) => {
-            let v = i32::from_be_bytes(b.as_ref().try_into().map_err(|_| CqlError::invalid("Invalid limit value"))?);
+            let v = i32::from_be_bytes(
+                b.as_ref()
+                    .try_into()
+                    .map_err(|_| CqlError::invalid("Invalid limit value"))?,
+            );
             if v <= 0 {
-                let what = if name == "[limit]" { "LIMIT" } else { "PER PARTITION LIMIT" };
-                return Err(CqlError::invalid(format!("{what} must be strictly positive")));
+                let what = if name == "[limit]" {
+                    "LIMIT"
+                } else {
+                    "PER PARTITION LIMIT"
+                };
+                return Err(CqlError::invalid(format!(
+                    "{what} must be strictly positive"
+                )));
             }
             Ok(Some(v as usize))
         }
@@ -285,24 +395,33 @@ pub fn execute(
     let table = resolve_table(schema, keyspace, &s.table)?;
     let sel = build_selection(&table, s, binds)?;
     if !s.group_by.is_empty() {
-        return Err(CqlError::invalid("GROUP BY is not supported yet by this node"));
+        return Err(CqlError::invalid(
+            "GROUP BY is not supported yet by this node",
+        ));
     }
     let where_ = restrictions::analyze(&table, &s.where_clause, binds)?;
     let virtual_table = table.source == TableSource::Virtual;
     if where_.needs_filtering && !s.allow_filtering && !virtual_table {
-        let reason = where_.filtering_reason.clone().unwrap_or_else(|| ALLOW_FILTERING_MSG.into());
+        let reason = where_
+            .filtering_reason
+            .clone()
+            .unwrap_or_else(|| ALLOW_FILTERING_MSG.into());
         return Err(CqlError::invalid(reason));
     }
     let limit = limit_value(&s.limit, "[limit]", binds)?.unwrap_or(usize::MAX);
-    let per_partition_limit = limit_value(&s.per_partition_limit, "[per_partition_limit]", binds)?.unwrap_or(usize::MAX);
+    let per_partition_limit =
+        limit_value(&s.per_partition_limit, "[per_partition_limit]", binds)?.unwrap_or(usize::MAX);
     let reversed = order_by(&table, s, &where_)?;
     let page_size = match params.page_size {
         Some(n) if n > 0 => n as usize,
         _ => usize::MAX,
     };
-    let multi_key_sort = !s.order_by.is_empty() && matches!(&where_.partitions, Partitions::Keys(k) if k.len() > 1);
+    let multi_key_sort =
+        !s.order_by.is_empty() && matches!(&where_.partitions, Partitions::Keys(k) if k.len() > 1);
     if multi_key_sort && page_size != usize::MAX && !sel.aggregate {
-        return Err(CqlError::invalid("Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must either remove the ORDER BY or the IN and sort client side, or disable paging for this query"));
+        return Err(CqlError::invalid(
+            "Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must either remove the ORDER BY or the IN and sort client side, or disable paging for this query",
+        ));
     }
     let state = match &params.paging_state {
         Some(b) => Some(PagingState::decode(b)?),
@@ -322,83 +441,138 @@ pub fn execute(
         if reversed {
             matched.reverse();
         }
-        return finish_materialized(&table, &sel, s, matched, limit, page_size, state);
+        return finish_materialized(&sel, matched, limit, page_size, state);
     }
 
-    let mut reader = Reader::new(ex, &table, &where_, reversed, per_partition_limit, s.distinct, !s.order_by.is_empty() || where_.clustering_eq.is_empty() && where_.clustering_slice.is_none() && where_.multi_slice.is_none())?;
+    let mut reader = Reader::new(
+        ex,
+        &table,
+        &where_,
+        reversed,
+        per_partition_limit,
+        s.distinct,
+        !s.order_by.is_empty()
+            || where_.clustering_eq.is_empty()
+                && where_.clustering_slice.is_none()
+                && where_.multi_slice.is_none(),
+    )?;
     if sel.aggregate || multi_key_sort {
         let mut rows = Vec::new();
         let mut warnings = Vec::new();
-        reader.run(None, &mut |r| {
-            rows.push(r);
-            rows.len() < limit || sel.aggregate
-        }, &mut warnings)?;
+        reader.run(
+            None,
+            &mut |r| {
+                rows.push(r);
+                rows.len() < limit || sel.aggregate
+            },
+            &mut warnings,
+        )?;
         if multi_key_sort {
             sort_by_clustering(&table, &mut rows, reversed);
         }
-        let mut out = finish_materialized(&table, &sel, s, rows, limit, page_size, state)?;
+        let mut out = finish_materialized(&sel, rows, limit, page_size, state)?;
         out.warnings = warnings;
         return Ok(out);
     }
 
     let (already, resume) = match state {
-        Some(PagingState { position, rows_returned, .. }) => (rows_returned as usize, Some(position)),
+        Some(PagingState {
+            position,
+            rows_returned,
+            ..
+        }) => (rows_returned as usize, Some(position)),
         None => (0, None),
     };
     if already >= limit {
-        return Ok(Outcome::new(ResultBody::Rows(Rows { metadata: metadata(&sel, None), rows: Vec::new() })));
+        return Ok(Outcome::new(ResultBody::Rows(Rows {
+            metadata: metadata(&sel, None),
+            rows: Vec::new(),
+        })));
     }
     let want = page_size.min(limit - already);
     let mut out_rows: Vec<Vec<Option<Bytes>>> = Vec::new();
     let mut warnings = Vec::new();
     let mut last_pos: Option<Position> = None;
-    let exhausted = reader.run(resume, &mut |r| {
-        out_rows.push(project(&table, &sel, &r).unwrap_or_default());
-        out_rows.len() < want
-    }, &mut warnings)?;
+    let exhausted = reader.run(
+        resume,
+        &mut |r| {
+            out_rows.push(project(&sel, &r).unwrap_or_default());
+            out_rows.len() < want
+        },
+        &mut warnings,
+    )?;
     if let Some(p) = reader.position() {
         last_pos = Some(p);
     }
     let total = already + out_rows.len();
     let paging_state = if !exhausted && out_rows.len() == want && total < limit {
-        last_pos.map(|position| PagingState { position, rows_returned: total as u64 }.encode())
+        last_pos.map(|position| {
+            PagingState {
+                position,
+                rows_returned: total as u64,
+            }
+            .encode()
+        })
     } else {
         None
     };
     Ok(Outcome {
-        body: ResultBody::Rows(Rows { metadata: metadata(&sel, paging_state), rows: out_rows }),
+        body: ResultBody::Rows(Rows {
+            metadata: metadata(&sel, paging_state),
+            rows: out_rows,
+        }),
         warnings,
     })
 }
 
 fn metadata(sel: &Selection, paging_state: Option<Bytes>) -> RowsMetadata {
-    RowsMetadata { columns: sel.specs.clone(), paging_state, no_metadata: false, new_metadata_id: None }
+    RowsMetadata {
+        columns: sel.specs.clone(),
+        paging_state,
+        no_metadata: false,
+        new_metadata_id: None,
+    }
 }
 
 fn finish_materialized(
-    table: &TableDef,
     sel: &Selection,
-    s: &SelectStatement,
     rows: Vec<RawRow>,
     limit: usize,
     page_size: usize,
     state: Option<PagingState>,
 ) -> CqlResult<Outcome> {
     let projected: Vec<Vec<Option<Bytes>>> = if sel.aggregate {
-        vec![aggregate(table, sel, &rows)?]
+        vec![aggregate(sel, &rows)?]
     } else {
-        rows.iter().take(limit).map(|r| project(table, sel, r)).collect::<CqlResult<_>>()?
+        rows.iter()
+            .take(limit)
+            .map(|r| project(sel, r))
+            .collect::<CqlResult<_>>()?
     };
     let offset = match state {
-        Some(PagingState { position: Position::Offset(o), .. }) => o as usize,
+        Some(PagingState {
+            position: Position::Offset(o),
+            ..
+        }) => o as usize,
         Some(_) => return Err(CqlError::invalid("Invalid value for the paging state")),
         None => 0,
     };
     let end = offset.saturating_add(page_size).min(projected.len());
-    let page: Vec<_> = projected.get(offset.min(projected.len())..end).map(<[_]>::to_vec).unwrap_or_default();
-    let paging_state = (end < projected.len())
-        .then(|| PagingState { position: Position::Offset(end as u64), rows_returned: end as u64 }.encode());
-    Ok(Outcome::new(ResultBody::Rows(Rows { metadata: metadata(sel, paging_state), rows: page })))
+    let page: Vec<_> = projected
+        .get(offset.min(projected.len())..end)
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let paging_state = (end < projected.len()).then(|| {
+        PagingState {
+            position: Position::Offset(end as u64),
+            rows_returned: end as u64,
+        }
+        .encode()
+    });
+    Ok(Outcome::new(ResultBody::Rows(Rows {
+        metadata: metadata(sel, paging_state),
+        rows: page,
+    })))
 }
 
 /// Whether ORDER BY asks for the reverse of the table's clustering order.
@@ -407,16 +581,24 @@ fn order_by(table: &TableDef, s: &SelectStatement, where_: &Where) -> CqlResult<
         return Ok(false);
     }
     if !matches!(where_.partitions, Partitions::Keys(_)) {
-        return Err(CqlError::invalid("ORDER BY is only supported when the partition key is restricted by an EQ or an IN."));
+        return Err(CqlError::invalid(
+            "ORDER BY is only supported when the partition key is restricted by an EQ or an IN.",
+        ));
     }
     let mut reversed: Option<bool> = None;
     for (i, (name, order)) in s.order_by.iter().enumerate() {
-        let col = table.column(name).ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
+        let col = table
+            .column(name)
+            .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
         if col.kind != ColumnKind::Clustering {
-            return Err(CqlError::invalid(format!("Order by is currently only supported on the clustered columns of the PRIMARY KEY, got {name}")));
+            return Err(CqlError::invalid(format!(
+                "Order by is currently only supported on the clustered columns of the PRIMARY KEY, got {name}"
+            )));
         }
         if col.position as usize != i {
-            return Err(CqlError::invalid("Order by currently only supports the ordering of columns following their declared order in the PRIMARY KEY"));
+            return Err(CqlError::invalid(
+                "Order by currently only supports the ordering of columns following their declared order in the PRIMARY KEY",
+            ));
         }
         let rev = *order != col.order;
         match reversed {
@@ -433,7 +615,10 @@ fn sort_by_clustering(table: &TableDef, rows: &mut [RawRow], reversed: bool) {
     rows.sort_by(|a, b| {
         let mut o = Ordering::Equal;
         for (i, c) in table.clustering().iter().enumerate() {
-            let (x, y) = (a.values[pk + i].as_deref().unwrap_or(&[]), b.values[pk + i].as_deref().unwrap_or(&[]));
+            let (x, y) = (
+                a.values[pk + i].as_deref().unwrap_or(&[]),
+                b.values[pk + i].as_deref().unwrap_or(&[]),
+            );
             let mut ord = compare::compare(&c.ty, x, y);
             if c.order == Order::Desc {
                 ord = ord.reverse();
@@ -452,11 +637,17 @@ fn row_matches(table: &TableDef, where_: &Where, row: &RawRow) -> CqlResult<bool
     let eq = |i: usize, candidates: &[Bytes]| {
         let ty = &table.columns[i].ty;
         let v = row.values[i].as_deref().unwrap_or(&[]);
-        candidates.iter().any(|c| compare::compare(ty, v, c) == Ordering::Equal)
+        candidates
+            .iter()
+            .any(|c| compare::compare(ty, v, c) == Ordering::Equal)
     };
     match &where_.partitions {
         Partitions::Keys(keys) => {
-            let ok = keys.iter().any(|k| k.iter().enumerate().all(|(i, v)| eq(i, std::slice::from_ref(v))));
+            let ok = keys.iter().any(|k| {
+                k.iter()
+                    .enumerate()
+                    .all(|(i, v)| eq(i, std::slice::from_ref(v)))
+            });
             if !ok {
                 return Ok(false);
             }
@@ -495,29 +686,37 @@ fn row_matches(table: &TableDef, where_: &Where, row: &RawRow) -> CqlResult<bool
 }
 
 /// Applies the selection to one row.
-fn project(table: &TableDef, sel: &Selection, row: &RawRow) -> CqlResult<Vec<Option<Bytes>>> {
-    sel.exprs.iter().map(|e| eval(table, e, row)).collect()
+fn project(sel: &Selection, row: &RawRow) -> CqlResult<Vec<Option<Bytes>>> {
+    sel.exprs.iter().map(|e| eval(e, row)).collect()
 }
 
-fn eval(table: &TableDef, e: &Expr, row: &RawRow) -> CqlResult<Option<Bytes>> {
+fn eval(e: &Expr, row: &RawRow) -> CqlResult<Option<Bytes>> {
     Ok(match e {
         Expr::Column(i) => row.values[*i].clone(),
         Expr::WriteTime(i) => row.writetimes[*i].map(|t| Bytes::copy_from_slice(&t.to_be_bytes())),
         Expr::Ttl(i) => row.ttls[*i].map(|t| Bytes::copy_from_slice(&t.to_be_bytes())),
         Expr::Token(idxs) => {
-            let parts: Vec<&[u8]> = idxs.iter().map(|i| row.values[*i].as_deref().unwrap_or(&[])).collect();
+            let parts: Vec<&[u8]> = idxs
+                .iter()
+                .map(|i| row.values[*i].as_deref().unwrap_or(&[]))
+                .collect();
             let key = shoal_gossip::partitioner::compose_key(&parts);
-            Some(Bytes::copy_from_slice(&shoal_gossip::partitioner::token(&key).to_be_bytes()))
+            Some(Bytes::copy_from_slice(
+                &shoal_gossip::partitioner::token(&key).to_be_bytes(),
+            ))
         }
         Expr::Function { f, args } => {
-            let vals: Vec<Option<Bytes>> = args.iter().map(|a| eval(table, a, row)).collect::<CqlResult<_>>()?;
+            let vals: Vec<Option<Bytes>> = args
+                .iter()
+                .map(|a| eval(a, row))
+                .collect::<CqlResult<_>>()?;
             (f.exec)(&vals)?
         }
-        Expr::Cast { arg, from, to } => match eval(table, arg, row)? {
+        Expr::Cast { arg, from, to } => match eval(arg, row)? {
             Some(b) => Some(cast(from, to, &b)?),
             None => None,
         },
-        Expr::Field { arg, index } => match eval(table, arg, row)? {
+        Expr::Field { arg, index } => match eval(arg, row)? {
             Some(b) => udt_field(&b, *index),
             None => None,
         },
@@ -566,7 +765,11 @@ fn cast(from: &CqlType, to: &CqlType, b: &[u8]) -> CqlResult<Bytes> {
                 lit.trim_matches('\'').to_string()
             }
         };
-        return Ok(codec::encode(&if *to == CqlType::Ascii { V::Ascii(text) } else { V::Text(text) }));
+        return Ok(codec::encode(&if *to == CqlType::Ascii {
+            V::Ascii(text)
+        } else {
+            V::Text(text)
+        }));
     }
     let as_f64 = |v: &V| -> Option<f64> {
         Some(match v {
@@ -581,7 +784,13 @@ fn cast(from: &CqlType, to: &CqlType, b: &[u8]) -> CqlResult<Bytes> {
             _ => return None,
         })
     };
-    let x = as_f64(&v).ok_or_else(|| CqlError::invalid(format!("{} cannot be cast to {}", from.cql_name(), to.cql_name())))?;
+    let x = as_f64(&v).ok_or_else(|| {
+        CqlError::invalid(format!(
+            "{} cannot be cast to {}",
+            from.cql_name(),
+            to.cql_name()
+        ))
+    })?;
     let out = match to {
         CqlType::Tinyint => V::Tinyint(x as i8),
         CqlType::Smallint => V::Smallint(x as i16),
@@ -590,43 +799,68 @@ fn cast(from: &CqlType, to: &CqlType, b: &[u8]) -> CqlResult<Bytes> {
         CqlType::Float => V::Float(x as f32),
         CqlType::Double => V::Double(x),
         CqlType::Varint => V::Varint(num_bigint::BigInt::from(x as i64)),
-        _ => return Err(CqlError::invalid(format!("{} cannot be cast to {}", from.cql_name(), to.cql_name()))),
+        _ => {
+            return Err(CqlError::invalid(format!(
+                "{} cannot be cast to {}",
+                from.cql_name(),
+                to.cql_name()
+            )));
+        }
     };
     Ok(codec::encode(&out))
 }
 
-fn aggregate(table: &TableDef, sel: &Selection, rows: &[RawRow]) -> CqlResult<Vec<Option<Bytes>>> {
-    sel.exprs.iter().map(|e| aggregate_expr(table, e, rows)).collect()
+fn aggregate(sel: &Selection, rows: &[RawRow]) -> CqlResult<Vec<Option<Bytes>>> {
+    sel.exprs.iter().map(|e| aggregate_expr(e, rows)).collect()
 }
 
-fn aggregate_expr(table: &TableDef, e: &Expr, rows: &[RawRow]) -> CqlResult<Option<Bytes>> {
+fn aggregate_expr(e: &Expr, rows: &[RawRow]) -> CqlResult<Option<Bytes>> {
     use crate::types::Value as V;
     match e {
-        Expr::CountStar => Ok(Some(Bytes::copy_from_slice(&(rows.len() as i64).to_be_bytes()))),
+        Expr::CountStar => Ok(Some(Bytes::copy_from_slice(
+            &(rows.len() as i64).to_be_bytes(),
+        ))),
         Expr::Aggregate { kind, arg, ty } => {
-            let vals: Vec<Bytes> = rows.iter().filter_map(|r| eval(table, arg, r).ok().flatten()).collect();
+            let vals: Vec<Bytes> = rows
+                .iter()
+                .filter_map(|r| eval(arg, r).ok().flatten())
+                .collect();
             match kind {
-                AggKind::Count => Ok(Some(Bytes::copy_from_slice(&(vals.len() as i64).to_be_bytes()))),
+                AggKind::Count => Ok(Some(Bytes::copy_from_slice(
+                    &(vals.len() as i64).to_be_bytes(),
+                ))),
                 AggKind::Min => Ok(vals.into_iter().min_by(|a, b| compare::compare(ty, a, b))),
                 AggKind::Max => Ok(vals.into_iter().max_by(|a, b| compare::compare(ty, a, b))),
                 AggKind::Sum | AggKind::Avg => {
-                    let decoded: Vec<V> = vals.iter().map(|b| codec::decode(ty, b)).collect::<CqlResult<_>>()?;
+                    let decoded: Vec<V> = vals
+                        .iter()
+                        .map(|b| codec::decode(ty, b))
+                        .collect::<CqlResult<_>>()?;
                     let n = decoded.len() as i64;
                     let out = numeric_fold(ty, &decoded, *kind == AggKind::Avg, n)?;
                     Ok(Some(codec::encode(&out)))
                 }
             }
         }
-        other => Ok(rows.first().map(|r| eval(table, other, r)).transpose()?.flatten()),
+        other => Ok(rows.first().map(|r| eval(other, r)).transpose()?.flatten()),
     }
 }
 
-fn numeric_fold(ty: &CqlType, vals: &[crate::types::Value], avg: bool, n: i64) -> CqlResult<crate::types::Value> {
+fn numeric_fold(
+    ty: &CqlType,
+    vals: &[crate::types::Value],
+    avg: bool,
+    n: i64,
+) -> CqlResult<crate::types::Value> {
     use crate::types::Value as V;
     use num_bigint::BigInt;
     let div = |s: i128| if avg && n > 0 { s / n as i128 } else { s };
     Ok(match ty {
-        CqlType::Tinyint | CqlType::Smallint | CqlType::Int | CqlType::Bigint | CqlType::Counter => {
+        CqlType::Tinyint
+        | CqlType::Smallint
+        | CqlType::Int
+        | CqlType::Bigint
+        | CqlType::Counter => {
             let s: i128 = vals
                 .iter()
                 .map(|v| match v {
@@ -647,27 +881,62 @@ fn numeric_fold(ty: &CqlType, vals: &[crate::types::Value], avg: bool, n: i64) -
             }
         }
         CqlType::Float | CqlType::Double => {
-            let s: f64 = vals.iter().map(|v| match v { V::Float(x) => *x as f64, V::Double(x) => *x, _ => 0.0 }).sum();
+            let s: f64 = vals
+                .iter()
+                .map(|v| match v {
+                    V::Float(x) => *x as f64,
+                    V::Double(x) => *x,
+                    _ => 0.0,
+                })
+                .sum();
             let s = if avg && n > 0 { s / n as f64 } else { s };
-            if *ty == CqlType::Float { V::Float(s as f32) } else { V::Double(s) }
+            if *ty == CqlType::Float {
+                V::Float(s as f32)
+            } else {
+                V::Double(s)
+            }
         }
         CqlType::Varint => {
-            let s: BigInt = vals.iter().map(|v| match v { V::Varint(x) => x.clone(), _ => BigInt::from(0) }).sum();
+            let s: BigInt = vals
+                .iter()
+                .map(|v| match v {
+                    V::Varint(x) => x.clone(),
+                    _ => BigInt::from(0),
+                })
+                .sum();
             V::Varint(if avg && n > 0 { s / n } else { s })
         }
         CqlType::Decimal => {
             // Align scales, sum the unscaled values.
-            let scale = vals.iter().map(|v| match v { V::Decimal { scale, .. } => *scale, _ => 0 }).max().unwrap_or(0);
+            let scale = vals
+                .iter()
+                .map(|v| match v {
+                    V::Decimal { scale, .. } => *scale,
+                    _ => 0,
+                })
+                .max()
+                .unwrap_or(0);
             let s: BigInt = vals
                 .iter()
                 .map(|v| match v {
-                    V::Decimal { unscaled, scale: sc } => unscaled * BigInt::from(10).pow((scale - sc) as u32),
+                    V::Decimal {
+                        unscaled,
+                        scale: sc,
+                    } => unscaled * BigInt::from(10).pow((scale - sc) as u32),
                     _ => BigInt::from(0),
                 })
                 .sum();
-            V::Decimal { unscaled: if avg && n > 0 { s / n } else { s }, scale }
+            V::Decimal {
+                unscaled: if avg && n > 0 { s / n } else { s },
+                scale,
+            }
         }
-        _ => return Err(CqlError::invalid(format!("Cannot sum values of type {}", ty.cql_name()))),
+        _ => {
+            return Err(CqlError::invalid(format!(
+                "Cannot sum values of type {}",
+                ty.cql_name()
+            )));
+        }
     })
 }
 
@@ -732,7 +1001,12 @@ impl<'a> Reader<'a> {
         self.last.clone()
     }
 
-    fn command(&self, partitions: PartitionRange, start_after_row: Option<Bytes>, row_limit: usize) -> ReadCommand {
+    fn command(
+        &self,
+        partitions: PartitionRange,
+        start_after_row: Option<Bytes>,
+        row_limit: usize,
+    ) -> ReadCommand {
         ReadCommand {
             table: self.table.engine_id(),
             partitions,
@@ -749,7 +1023,12 @@ impl<'a> Reader<'a> {
 
     /// Visits rows from `resume` on until the visitor returns false. Returns true when the
     /// data is exhausted.
-    fn run(&mut self, resume: Option<Position>, visit: &mut dyn FnMut(RawRow) -> bool, warnings: &mut Vec<String>) -> CqlResult<bool> {
+    fn run(
+        &mut self,
+        resume: Option<Position>,
+        visit: &mut dyn FnMut(RawRow) -> bool,
+        warnings: &mut Vec<String>,
+    ) -> CqlResult<bool> {
         match &self.where_.partitions {
             Partitions::Keys(_) => self.run_keys(resume, visit, warnings),
             Partitions::Scan { start, end } => {
@@ -759,12 +1038,23 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn run_keys(&mut self, resume: Option<Position>, visit: &mut dyn FnMut(RawRow) -> bool, warnings: &mut Vec<String>) -> CqlResult<bool> {
+    fn run_keys(
+        &mut self,
+        resume: Option<Position>,
+        visit: &mut dyn FnMut(RawRow) -> bool,
+        warnings: &mut Vec<String>,
+    ) -> CqlResult<bool> {
         let keys = self.keys.clone();
         let mut start_idx = 0;
         let mut after_row: Option<Bytes> = None;
         let mut pp_done = 0usize;
-        if let Some(Position::Partition { key, clustering, partition_rows, .. }) = &resume {
+        if let Some(Position::Partition {
+            key,
+            clustering,
+            partition_rows,
+            ..
+        }) = &resume
+        {
             match keys.iter().position(|(_, k)| k == key) {
                 Some(i) => {
                     start_idx = i;
@@ -788,7 +1078,14 @@ impl<'a> Reader<'a> {
                     break;
                 }
                 let limit = CHUNK.min(self.per_partition_limit - done_in_partition);
-                let cmd = self.command(PartitionRange::Single { token: *token, key: key.clone() }, continue_after.clone(), limit);
+                let cmd = self.command(
+                    PartitionRange::Single {
+                        token: *token,
+                        key: key.clone(),
+                    },
+                    continue_after.clone(),
+                    limit,
+                );
                 let mut cmd = cmd;
                 cmd.per_partition_limit = limit;
                 let result = self.ex.engine.read(&cmd).map_err(engine_error)?;
@@ -796,7 +1093,12 @@ impl<'a> Reader<'a> {
                 let mut got = 0;
                 let mut stop = false;
                 for p in result.partitions {
-                    let (n, last_ck, stopped) = self.emit_partition(&p, continue_after.is_some(), done_in_partition, visit)?;
+                    let (n, last_ck, stopped) = self.emit_partition(
+                        &p,
+                        continue_after.is_some(),
+                        done_in_partition,
+                        visit,
+                    )?;
                     got += n;
                     done_in_partition += n;
                     if let Some(c) = last_ck {
@@ -826,14 +1128,37 @@ impl<'a> Reader<'a> {
         visit: &mut dyn FnMut(RawRow) -> bool,
         warnings: &mut Vec<String>,
     ) -> CqlResult<bool> {
-        let mut start = token_start.map(|(t, inc)| PartitionPosition { token: t, key: None, inclusive: inc });
-        let end = token_end.map(|(t, inc)| PartitionPosition { token: t, key: None, inclusive: inc });
+        let mut start = token_start.map(|(t, inc)| PartitionPosition {
+            token: t,
+            key: None,
+            inclusive: inc,
+        });
+        let end = token_end.map(|(t, inc)| PartitionPosition {
+            token: t,
+            key: None,
+            inclusive: inc,
+        });
         // Finish a partition interrupted by the previous page first.
-        if let Some(Position::Partition { token, key, clustering, partition_rows }) = resume {
+        if let Some(Position::Partition {
+            token,
+            key,
+            clustering,
+            partition_rows,
+        }) = resume
+        {
             if let Some(c) = clustering {
                 let cmd = ReadCommand {
-                    per_partition_limit: self.per_partition_limit.saturating_sub(partition_rows as usize),
-                    ..self.command(PartitionRange::Single { token, key: key.clone() }, Some(c.clone()), usize::MAX)
+                    per_partition_limit: self
+                        .per_partition_limit
+                        .saturating_sub(partition_rows as usize),
+                    ..self.command(
+                        PartitionRange::Single {
+                            token,
+                            key: key.clone(),
+                        },
+                        Some(c.clone()),
+                        usize::MAX,
+                    )
                 };
                 // Bounded: a single partition is paged through in chunks below.
                 let mut after = Some(c);
@@ -866,10 +1191,21 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
-            start = Some(PartitionPosition { token, key: Some(key), inclusive: false });
+            start = Some(PartitionPosition {
+                token,
+                key: Some(key),
+                inclusive: false,
+            });
         }
         loop {
-            let cmd = self.command(PartitionRange::Range { start: start.clone(), end: end.clone() }, None, CHUNK);
+            let cmd = self.command(
+                PartitionRange::Range {
+                    start: start.clone(),
+                    end: end.clone(),
+                },
+                None,
+                CHUNK,
+            );
             let result = self.ex.engine.read(&cmd).map_err(engine_error)?;
             warnings.extend(result.warnings);
             if result.partitions.is_empty() {
@@ -886,7 +1222,9 @@ impl<'a> Reader<'a> {
                 let is_last = pi + 1 == n_parts;
                 if is_last && rows_in_chunk >= CHUNK && !self.distinct {
                     // The chunk may have cut this partition short: continue inside it.
-                    if let Some(ck) = last_ck.or_else(|| p.rows.last().map(|r| r.clustering.clone())) {
+                    if let Some(ck) =
+                        last_ck.or_else(|| p.rows.last().map(|r| r.clustering.clone()))
+                    {
                         let mut done = n;
                         let mut after = Some(ck);
                         loop {
@@ -894,7 +1232,14 @@ impl<'a> Reader<'a> {
                                 break;
                             }
                             let limit = CHUNK.min(self.per_partition_limit - done);
-                            let mut c2 = self.command(PartitionRange::Single { token: p.token, key: p.key.clone() }, after.clone(), limit);
+                            let mut c2 = self.command(
+                                PartitionRange::Single {
+                                    token: p.token,
+                                    key: p.key.clone(),
+                                },
+                                after.clone(),
+                                limit,
+                            );
                             c2.per_partition_limit = limit;
                             let r = self.ex.engine.read(&c2).map_err(engine_error)?;
                             warnings.extend(r.warnings);
@@ -916,7 +1261,11 @@ impl<'a> Reader<'a> {
                         }
                     }
                 }
-                start = Some(PartitionPosition { token: p.token, key: Some(p.key.clone()), inclusive: false });
+                start = Some(PartitionPosition {
+                    token: p.token,
+                    key: Some(p.key.clone()),
+                    inclusive: false,
+                });
             }
             if rows_in_chunk < CHUNK && n_parts < CHUNK {
                 return Ok(true);
@@ -949,12 +1298,23 @@ impl<'a> Reader<'a> {
         }
         let mut emitted = 0;
         let mut last_ck = None;
-        if self.distinct || (p.rows.is_empty() && p.static_row.is_some() && self.static_only_rows && !continuing && already_in_partition == 0) {
+        if self.distinct
+            || (p.rows.is_empty()
+                && p.static_row.is_some()
+                && self.static_only_rows
+                && !continuing
+                && already_in_partition == 0)
+        {
             if self.distinct && continuing {
                 return Ok((0, None, false));
             }
             let keep = self.passes_filters(&base)?;
-            self.last = Some(Position::Partition { token: p.token, key: p.key.clone(), clustering: None, partition_rows: 1 });
+            self.last = Some(Position::Partition {
+                token: p.token,
+                key: p.key.clone(),
+                clustering: None,
+                partition_rows: 1,
+            });
             if keep {
                 emitted = 1;
                 if !visit(base) {
@@ -1005,7 +1365,11 @@ impl<'a> Reader<'a> {
             while j < cells.len() && cells[j].column == col_id {
                 j += 1;
             }
-            if let Some(ci) = table.columns.iter().position(|c| c.id == col_id && !c.is_primary_key()) {
+            if let Some(ci) = table
+                .columns
+                .iter()
+                .position(|c| c.id == col_id && !c.is_primary_key())
+            {
                 let col = &table.columns[ci];
                 if col.ty.is_multicell() {
                     let group: Vec<&shoal_engine::Cell> = cells[i..j].iter().collect();

@@ -31,13 +31,19 @@ fn uuid(u: uuid::Uuid) -> Option<Bytes> {
 fn tokens(ts: &[i64]) -> Option<Bytes> {
     let mut items: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
     items.sort();
-    Some(codec::encode(&Value::Set(items.into_iter().map(Value::Text).collect())))
+    Some(codec::encode(&Value::Set(
+        items.into_iter().map(Value::Text).collect(),
+    )))
 }
 
 fn row_from(table: &TableDef, mut cells: HashMap<&str, Option<Bytes>>) -> RawRow {
     let n = table.columns.len();
     RawRow {
-        values: table.columns.iter().map(|c| cells.remove(c.name.as_str()).flatten()).collect(),
+        values: table
+            .columns
+            .iter()
+            .map(|c| cells.remove(c.name.as_str()).flatten())
+            .collect(),
         writetimes: vec![None; n],
         ttls: vec![None; n],
     }
@@ -45,7 +51,11 @@ fn row_from(table: &TableDef, mut cells: HashMap<&str, Option<Bytes>>) -> RawRow
 
 fn raw(table: &TableDef, values: Vec<Option<Bytes>>) -> RawRow {
     let n = table.columns.len();
-    RawRow { values, writetimes: vec![None; n], ttls: vec![None; n] }
+    RawRow {
+        values,
+        writetimes: vec![None; n],
+        ttls: vec![None; n],
+    }
 }
 
 /// Every row of a virtual table, in primary-key order.
@@ -91,12 +101,18 @@ pub fn rows(ex: &Executor, schema: &Arc<Schema>, table: &TableDef) -> CqlResult<
 /// What DESCRIBE CLUSTER shows.
 pub fn cluster_info(ex: &Executor, schema: &Schema, keyspace: Option<&str>) -> ClusterInfo {
     let node = ex.node();
-    let user_ks = keyspace.filter(|k| !crate::schema::is_system_keyspace(k) && schema.keyspace(k).is_some());
-    let endpoint = crate::schema::describe::endpoint_string(std::net::SocketAddr::new(node.broadcast_address, node.storage_port));
+    let user_ks =
+        keyspace.filter(|k| !crate::schema::is_system_keyspace(k) && schema.keyspace(k).is_some());
+    let endpoint = crate::schema::describe::endpoint_string(std::net::SocketAddr::new(
+        node.broadcast_address,
+        node.storage_port,
+    ));
     let range_ownership = if user_ks.is_some() {
         let mut ts = node.tokens.clone();
         ts.sort();
-        ts.iter().map(|t| (t.to_string(), vec![endpoint.clone()])).collect()
+        ts.iter()
+            .map(|t| (t.to_string(), vec![endpoint.clone()]))
+            .collect()
     } else {
         Vec::new()
     };

@@ -33,7 +33,11 @@ fn next_list_path(timestamp: i64) -> Bytes {
 }
 
 /// Splits a serialized non-frozen collection or UDT into (path, cell value) pairs.
-pub fn multicell_elements(ty: &CqlType, serialized: &[u8], timestamp: i64) -> CqlResult<Vec<(Bytes, Bytes)>> {
+pub fn multicell_elements(
+    ty: &CqlType,
+    serialized: &[u8],
+    timestamp: i64,
+) -> CqlResult<Vec<(Bytes, Bytes)>> {
     let value = codec::decode(ty, serialized)?;
     Ok(match (ty, value) {
         (CqlType::Set { elem, .. }, Value::Set(items)) => items
@@ -44,16 +48,29 @@ pub fn multicell_elements(ty: &CqlType, serialized: &[u8], timestamp: i64) -> Cq
             .iter()
             .map(|(k, v)| Ok((map_path(key, &codec::encode(k))?, codec::encode(v))))
             .collect::<CqlResult<_>>()?,
-        (CqlType::List { .. }, Value::List(items)) => {
-            items.iter().map(|v| (next_list_path(timestamp), codec::encode(v))).collect()
-        }
+        (CqlType::List { .. }, Value::List(items)) => items
+            .iter()
+            .map(|v| (next_list_path(timestamp), codec::encode(v)))
+            .collect(),
         (CqlType::Udt { .. }, Value::Udt(fields)) => fields
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, v))| v.as_ref().map(|v| (Bytes::copy_from_slice(&(i as u16).to_be_bytes()), codec::encode(v))))
+            .filter_map(|(i, (_, v))| {
+                v.as_ref().map(|v| {
+                    (
+                        Bytes::copy_from_slice(&(i as u16).to_be_bytes()),
+                        codec::encode(v),
+                    )
+                })
+            })
             .collect(),
         (_, Value::Empty) => Vec::new(),
-        _ => return Err(CqlError::invalid(format!("Invalid value for a collection of type {}", ty.cql_name()))),
+        _ => {
+            return Err(CqlError::invalid(format!(
+                "Invalid value for a collection of type {}",
+                ty.cql_name()
+            )));
+        }
     })
 }
 
@@ -61,9 +78,15 @@ pub fn multicell_elements(ty: &CqlType, serialized: &[u8], timestamp: i64) -> Cq
 pub fn multicell_removal_paths(ty: &CqlType, serialized: &[u8]) -> CqlResult<Vec<Bytes>> {
     match ty {
         CqlType::Set { elem, .. } | CqlType::Map { key: elem, .. } => {
-            let set_ty = CqlType::Set { elem: elem.clone(), frozen: true };
+            let set_ty = CqlType::Set {
+                elem: elem.clone(),
+                frozen: true,
+            };
             match codec::decode(&set_ty, serialized)? {
-                Value::Set(items) => items.iter().map(|v| map_path(elem, &codec::encode(v))).collect(),
+                Value::Set(items) => items
+                    .iter()
+                    .map(|v| map_path(elem, &codec::encode(v)))
+                    .collect(),
                 _ => Ok(Vec::new()),
             }
         }
@@ -95,14 +118,22 @@ pub fn assemble(ty: &CqlType, cells: &[&Cell]) -> CqlResult<Option<Bytes>> {
         ),
         CqlType::Map { key, value, .. } => Value::Map(
             live.iter()
-                .map(|(p, v)| Ok((codec::decode(key, &decode_path(key, p)?)?, codec::decode(value, v)?)))
+                .map(|(p, v)| {
+                    Ok((
+                        codec::decode(key, &decode_path(key, p)?)?,
+                        codec::decode(value, v)?,
+                    ))
+                })
                 .collect::<CqlResult<_>>()?,
         ),
-        CqlType::List { elem, .. } => {
-            Value::List(live.iter().map(|(_, v)| codec::decode(elem, v)).collect::<CqlResult<_>>()?)
-        }
+        CqlType::List { elem, .. } => Value::List(
+            live.iter()
+                .map(|(_, v)| codec::decode(elem, v))
+                .collect::<CqlResult<_>>()?,
+        ),
         CqlType::Udt { def, .. } => {
-            let mut fields: Vec<(String, Option<Value>)> = def.fields.iter().map(|(n, _)| (n.clone(), None)).collect();
+            let mut fields: Vec<(String, Option<Value>)> =
+                def.fields.iter().map(|(n, _)| (n.clone(), None)).collect();
             for (p, v) in live {
                 if p.len() == 2 {
                     let i = u16::from_be_bytes([p[0], p[1]]) as usize;

@@ -229,16 +229,14 @@ impl TableDef {
                 ColumnKind::Static => 2,
                 ColumnKind::Regular => 3,
             };
-            key(a)
-                .cmp(&key(b))
-                .then_with(|| match a.kind {
-                    ColumnKind::PartitionKey | ColumnKind::Clustering => a.position.cmp(&b.position),
-                    _ => a
-                        .ty
-                        .is_multicell()
+            key(a).cmp(&key(b)).then_with(|| match a.kind {
+                ColumnKind::PartitionKey | ColumnKind::Clustering => a.position.cmp(&b.position),
+                _ => {
+                    a.ty.is_multicell()
                         .cmp(&b.ty.is_multicell())
-                        .then_with(|| a.name.as_bytes().cmp(b.name.as_bytes())),
-                })
+                        .then_with(|| a.name.as_bytes().cmp(b.name.as_bytes()))
+                }
+            })
         });
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{ColumnDef, ColumnKind, IndexDef, KeyspaceDef, TableDef, TableParams, TableSource};
-use crate::error::{CqlError, CqlResult};
+use crate::error::CqlError;
 use crate::parser::ast::Order;
 use crate::types::{CqlType, UdtDef};
 
@@ -28,7 +28,10 @@ const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("schema file {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }
@@ -62,7 +65,10 @@ impl SchemaStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(PersistError::Io { path, source }),
         };
-        let corrupt = |reason: String| PersistError::Corrupt { path: path.clone(), reason };
+        let corrupt = |reason: String| PersistError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
         if data.len() < HEADER_LEN || &data[..8] != MAGIC {
             return Err(corrupt("bad magic bytes or short header".into()));
         }
@@ -74,24 +80,36 @@ impl SchemaStore {
         let crc = u32::from_le_bytes(data[20..24].try_into().expect("4 bytes"));
         let payload = &data[HEADER_LEN..];
         if payload.len() as u64 != len {
-            return Err(corrupt(format!("payload is {} bytes, header says {len}", payload.len())));
+            return Err(corrupt(format!(
+                "payload is {} bytes, header says {len}",
+                payload.len()
+            )));
         }
         if crc32fast::hash(payload) != crc {
             return Err(corrupt("checksum mismatch".into()));
         }
         let dto: SchemaDto =
             serde_json::from_slice(payload).map_err(|e| corrupt(format!("bad payload: {e}")))?;
-        Ok(dto.keyspaces.into_iter().map(KeyspaceDto::into_def).collect())
+        Ok(dto
+            .keyspaces
+            .into_iter()
+            .map(KeyspaceDto::into_def)
+            .collect())
     }
 
     /// Atomically replaces the file with `keyspaces` (the user keyspaces).
-    pub fn save<'a>(&self, keyspaces: impl Iterator<Item = &'a KeyspaceDef>) -> Result<(), PersistError> {
+    pub fn save<'a>(
+        &self,
+        keyspaces: impl Iterator<Item = &'a KeyspaceDef>,
+    ) -> Result<(), PersistError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| PersistError::Io { path, source }
         };
         fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let dto = SchemaDto { keyspaces: keyspaces.map(KeyspaceDto::from_def).collect() };
+        let dto = SchemaDto {
+            keyspaces: keyspaces.map(KeyspaceDto::from_def).collect(),
+        };
         let payload = serde_json::to_vec(&dto).expect("schema serializes");
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MAGIC);
@@ -113,7 +131,9 @@ impl SchemaStore {
         }
         let path = self.path();
         fs::rename(&tmp, &path).map_err(io(&path))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io(&self.dir))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
         Ok(())
     }
 }
@@ -121,7 +141,9 @@ impl SchemaStore {
 /// A digest of the user schema as a UUID, equal on nodes with equal schemas.
 pub fn schema_digest<'a>(keyspaces: impl Iterator<Item = &'a KeyspaceDef>) -> Uuid {
     use md5::{Digest, Md5};
-    let dto = SchemaDto { keyspaces: keyspaces.map(KeyspaceDto::from_def).collect() };
+    let dto = SchemaDto {
+        keyspaces: keyspaces.map(KeyspaceDto::from_def).collect(),
+    };
     let bytes = serde_json::to_vec(&dto).expect("schema serializes");
     let mut hash: [u8; 16] = Md5::digest(&bytes).into();
     // Shape it like Cassandra's name-based (v3) UUIDs.
@@ -212,7 +234,12 @@ enum TypeDto {
     Set(Box<TypeDto>, bool),
     Map(Box<TypeDto>, Box<TypeDto>, bool),
     Tuple(Vec<TypeDto>),
-    Udt { keyspace: String, name: String, fields: Vec<(String, TypeDto)>, frozen: bool },
+    Udt {
+        keyspace: String,
+        name: String,
+        fields: Vec<(String, TypeDto)>,
+        frozen: bool,
+    },
     Vector(Box<TypeDto>, u32),
     Custom(String),
 }
@@ -279,7 +306,9 @@ impl TypeDto {
             return TypeDto::Native(n.to_string());
         }
         match ty {
-            CqlType::List { elem, frozen } => TypeDto::List(Box::new(Self::from_type(elem)), *frozen),
+            CqlType::List { elem, frozen } => {
+                TypeDto::List(Box::new(Self::from_type(elem)), *frozen)
+            }
             CqlType::Set { elem, frozen } => TypeDto::Set(Box::new(Self::from_type(elem)), *frozen),
             CqlType::Map { key, value, frozen } => TypeDto::Map(
                 Box::new(Self::from_type(key)),
@@ -290,7 +319,11 @@ impl TypeDto {
             CqlType::Udt { def, frozen } => TypeDto::Udt {
                 keyspace: def.keyspace.clone(),
                 name: def.name.clone(),
-                fields: def.fields.iter().map(|(n, t)| (n.clone(), Self::from_type(t))).collect(),
+                fields: def
+                    .fields
+                    .iter()
+                    .map(|(n, t)| (n.clone(), Self::from_type(t)))
+                    .collect(),
                 frozen: *frozen,
             },
             CqlType::Vector { elem, dimension } => {
@@ -304,23 +337,40 @@ impl TypeDto {
     fn into_type(self) -> CqlType {
         match self {
             TypeDto::Native(n) => native_from_name(&n).unwrap_or(CqlType::Custom(n)),
-            TypeDto::List(e, frozen) => CqlType::List { elem: Box::new(e.into_type()), frozen },
-            TypeDto::Set(e, frozen) => CqlType::Set { elem: Box::new(e.into_type()), frozen },
+            TypeDto::List(e, frozen) => CqlType::List {
+                elem: Box::new(e.into_type()),
+                frozen,
+            },
+            TypeDto::Set(e, frozen) => CqlType::Set {
+                elem: Box::new(e.into_type()),
+                frozen,
+            },
             TypeDto::Map(k, v, frozen) => CqlType::Map {
                 key: Box::new(k.into_type()),
                 value: Box::new(v.into_type()),
                 frozen,
             },
             TypeDto::Tuple(ts) => CqlType::Tuple(ts.into_iter().map(TypeDto::into_type).collect()),
-            TypeDto::Udt { keyspace, name, fields, frozen } => CqlType::Udt {
+            TypeDto::Udt {
+                keyspace,
+                name,
+                fields,
+                frozen,
+            } => CqlType::Udt {
                 def: Arc::new(UdtDef {
                     keyspace,
                     name,
-                    fields: fields.into_iter().map(|(n, t)| (n, t.into_type())).collect(),
+                    fields: fields
+                        .into_iter()
+                        .map(|(n, t)| (n, t.into_type()))
+                        .collect(),
                 }),
                 frozen,
             },
-            TypeDto::Vector(e, d) => CqlType::Vector { elem: Box::new(e.into_type()), dimension: d },
+            TypeDto::Vector(e, d) => CqlType::Vector {
+                elem: Box::new(e.into_type()),
+                dimension: d,
+            },
             TypeDto::Custom(c) => CqlType::Custom(c),
         }
     }
@@ -346,7 +396,11 @@ impl KeyspaceDto {
                 .values()
                 .map(|u| UdtDto {
                     name: u.name.clone(),
-                    fields: u.fields.iter().map(|(n, t)| (n.clone(), TypeDto::from_type(t))).collect(),
+                    fields: u
+                        .fields
+                        .iter()
+                        .map(|(n, t)| (n.clone(), TypeDto::from_type(t)))
+                        .collect(),
                 })
                 .collect(),
             tables: ks.tables.values().map(|t| TableDto::from_def(t)).collect(),
@@ -363,7 +417,11 @@ impl KeyspaceDto {
                     let def = UdtDef {
                         keyspace: name.clone(),
                         name: u.name.clone(),
-                        fields: u.fields.into_iter().map(|(n, t)| (n, t.into_type())).collect(),
+                        fields: u
+                            .fields
+                            .into_iter()
+                            .map(|(n, t)| (n, t.into_type()))
+                            .collect(),
                     };
                     (u.name, Arc::new(def))
                 })
@@ -421,7 +479,11 @@ impl TableDto {
             indexes: t
                 .indexes
                 .iter()
-                .map(|i| IndexDto { name: i.name.clone(), kind: i.kind.clone(), options: i.options.clone() })
+                .map(|i| IndexDto {
+                    name: i.name.clone(),
+                    kind: i.kind.clone(),
+                    options: i.options.clone(),
+                })
                 .collect(),
             dropped_columns: t
                 .dropped_columns
@@ -446,8 +508,14 @@ impl TableDto {
             })
             .collect();
         TableDef::sort_columns(&mut columns);
-        let partition_key_len = columns.iter().filter(|c| c.kind == ColumnKind::PartitionKey).count();
-        let clustering_len = columns.iter().filter(|c| c.kind == ColumnKind::Clustering).count();
+        let partition_key_len = columns
+            .iter()
+            .filter(|c| c.kind == ColumnKind::PartitionKey)
+            .count();
+        let clustering_len = columns
+            .iter()
+            .filter(|c| c.kind == ColumnKind::Clustering)
+            .count();
         let p = self.params;
         TableDef {
             keyspace: keyspace.to_string(),
@@ -478,7 +546,11 @@ impl TableDto {
             indexes: self
                 .indexes
                 .into_iter()
-                .map(|i| IndexDef { name: i.name, kind: i.kind, options: i.options })
+                .map(|i| IndexDef {
+                    name: i.name,
+                    kind: i.kind,
+                    options: i.options,
+                })
                 .collect(),
             dropped_columns: self
                 .dropped_columns
@@ -499,14 +571,38 @@ mod tests {
         let udt = Arc::new(UdtDef {
             keyspace: "ks".into(),
             name: "addr".into(),
-            fields: vec![("street".into(), CqlType::Text), ("zip".into(), CqlType::Int)],
+            fields: vec![
+                ("street".into(), CqlType::Text),
+                ("zip".into(), CqlType::Int),
+            ],
         });
         let mut columns = vec![
-            ColumnDef { name: "k".into(), ty: CqlType::Int, kind: ColumnKind::PartitionKey, position: 0, order: Order::Asc, id: 0 },
-            ColumnDef { name: "c".into(), ty: CqlType::Text, kind: ColumnKind::Clustering, position: 0, order: Order::Desc, id: 1 },
+            ColumnDef {
+                name: "k".into(),
+                ty: CqlType::Int,
+                kind: ColumnKind::PartitionKey,
+                position: 0,
+                order: Order::Asc,
+                id: 0,
+            },
+            ColumnDef {
+                name: "c".into(),
+                ty: CqlType::Text,
+                kind: ColumnKind::Clustering,
+                position: 0,
+                order: Order::Desc,
+                id: 1,
+            },
             ColumnDef {
                 name: "m".into(),
-                ty: CqlType::Map { key: Box::new(CqlType::Text), value: Box::new(CqlType::Udt { def: udt.clone(), frozen: true }), frozen: false },
+                ty: CqlType::Map {
+                    key: Box::new(CqlType::Text),
+                    value: Box::new(CqlType::Udt {
+                        def: udt.clone(),
+                        frozen: true,
+                    }),
+                    frozen: false,
+                },
                 kind: ColumnKind::Regular,
                 position: -1,
                 order: Order::Asc,
@@ -530,7 +626,15 @@ mod tests {
         };
         KeyspaceDef {
             name: "ks".into(),
-            replication: [("class".to_string(), "org.apache.cassandra.locator.SimpleStrategy".to_string()), ("replication_factor".to_string(), "1".to_string())].into_iter().collect(),
+            replication: [
+                (
+                    "class".to_string(),
+                    "org.apache.cassandra.locator.SimpleStrategy".to_string(),
+                ),
+                ("replication_factor".to_string(), "1".to_string()),
+            ]
+            .into_iter()
+            .collect(),
             durable_writes: true,
             tables: [("t".to_string(), Arc::new(table))].into_iter().collect(),
             types: [("addr".to_string(), udt)].into_iter().collect(),
@@ -547,7 +651,10 @@ mod tests {
         store.save(std::iter::once(&ks)).unwrap();
         let loaded = store.load().unwrap();
         assert_eq!(loaded, vec![ks.clone()]);
-        assert_eq!(schema_digest(loaded.iter()), schema_digest(std::iter::once(&ks)));
+        assert_eq!(
+            schema_digest(loaded.iter()),
+            schema_digest(std::iter::once(&ks))
+        );
     }
 
     #[test]

@@ -29,7 +29,12 @@ pub struct ServerStats {
 }
 
 /// Accepts connections until `shutdown` turns true, then waits for in-flight requests.
-pub async fn serve(listener: TcpListener, executor: Arc<Executor>, mut shutdown: watch::Receiver<bool>, stats: Arc<ServerStats>) {
+pub async fn serve(
+    listener: TcpListener,
+    executor: Arc<Executor>,
+    mut shutdown: watch::Receiver<bool>,
+    stats: Arc<ServerStats>,
+) {
     let local = listener.local_addr().ok();
     info!(address = ?local, "CQL native transport listening");
     loop {
@@ -79,14 +84,28 @@ impl Conn {
         let _ = self.out.send(bytes).await;
     }
 
-    fn encode(&self, version: u8, stream: i16, extras: &ResponseExtras, response: &Response) -> Bytes {
+    fn encode(
+        &self,
+        version: u8,
+        stream: i16,
+        extras: &ResponseExtras,
+        response: &Response,
+    ) -> Bytes {
         let mut buf = BytesMut::new();
-        self.codec.lock().expect("codec lock").encode(version, stream, extras, response, &mut buf);
+        self.codec
+            .lock()
+            .expect("codec lock")
+            .encode(version, stream, extras, response, &mut buf);
         buf.freeze()
     }
 }
 
-async fn handle(socket: TcpStream, executor: Arc<Executor>, mut shutdown: watch::Receiver<bool>, stats: &ServerStats) -> std::io::Result<()> {
+async fn handle(
+    socket: TcpStream,
+    executor: Arc<Executor>,
+    mut shutdown: watch::Receiver<bool>,
+    stats: &ServerStats,
+) -> std::io::Result<()> {
     let (mut reader, mut writer) = socket.into_split();
     let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
     let write_task = tokio::spawn(async move {
@@ -121,12 +140,32 @@ async fn handle(socket: TcpStream, executor: Arc<Executor>, mut shutdown: watch:
             let decoded = conn.codec.lock().expect("codec lock").decode(&mut buf);
             match decoded {
                 Ok(None) => break,
-                Ok(Some(Decoded::Refused { version, stream, error })) => {
-                    conn.send(version, stream, &ResponseExtras::default(), &Response::Error(error)).await;
+                Ok(Some(Decoded::Refused {
+                    version,
+                    stream,
+                    error,
+                })) => {
+                    conn.send(
+                        version,
+                        stream,
+                        &ResponseExtras::default(),
+                        &Response::Error(error),
+                    )
+                    .await;
                 }
-                Err(Fatal { version, stream, error }) => {
+                Err(Fatal {
+                    version,
+                    stream,
+                    error,
+                }) => {
                     debug!(error = %error, "closing connection after a fatal protocol error");
-                    conn.send(version, stream, &ResponseExtras::default(), &Response::Error(error)).await;
+                    conn.send(
+                        version,
+                        stream,
+                        &ResponseExtras::default(),
+                        &Response::Error(error),
+                    )
+                    .await;
                     break 'outer;
                 }
                 Ok(Some(Decoded::Request { header, request })) => {
@@ -136,7 +175,8 @@ async fn handle(socket: TcpStream, executor: Arc<Executor>, mut shutdown: watch:
                     match request {
                         Request::Options => {
                             let response = supported(version);
-                            conn.send(version, stream, &ResponseExtras::default(), &response).await;
+                            conn.send(version, stream, &ResponseExtras::default(), &response)
+                                .await;
                         }
                         Request::Startup(options) => {
                             startup(&conn, version, stream, &options).await;
@@ -146,31 +186,72 @@ async fn handle(socket: TcpStream, executor: Arc<Executor>, mut shutdown: watch:
                                 "Unexpected message {}, expecting STARTUP or OPTIONS",
                                 request_name(&request)
                             ));
-                            conn.send(version, stream, &ResponseExtras::default(), &Response::Error(error)).await;
+                            conn.send(
+                                version,
+                                stream,
+                                &ResponseExtras::default(),
+                                &Response::Error(error),
+                            )
+                            .await;
                         }
                         Request::Register(events) => {
-                            let wanted: HashSet<String> = events.iter().map(|e| e.to_ascii_uppercase()).collect();
-                            if let Some(bad) = wanted.iter().find(|e| !matches!(e.as_str(), "TOPOLOGY_CHANGE" | "STATUS_CHANGE" | "SCHEMA_CHANGE")) {
-                                let error = CqlError::protocol(format!("Invalid value '{bad}' for Type"));
-                                conn.send(version, stream, &ResponseExtras::default(), &Response::Error(error)).await;
+                            let wanted: HashSet<String> =
+                                events.iter().map(|e| e.to_ascii_uppercase()).collect();
+                            if let Some(bad) = wanted.iter().find(|e| {
+                                !matches!(
+                                    e.as_str(),
+                                    "TOPOLOGY_CHANGE" | "STATUS_CHANGE" | "SCHEMA_CHANGE"
+                                )
+                            }) {
+                                let error =
+                                    CqlError::protocol(format!("Invalid value '{bad}' for Type"));
+                                conn.send(
+                                    version,
+                                    stream,
+                                    &ResponseExtras::default(),
+                                    &Response::Error(error),
+                                )
+                                .await;
                                 continue;
                             }
                             if !registered {
                                 registered = true;
                                 spawn_events(conn.clone(), version, wanted);
                             }
-                            conn.send(version, stream, &ResponseExtras::default(), &Response::Ready).await;
+                            conn.send(
+                                version,
+                                stream,
+                                &ResponseExtras::default(),
+                                &Response::Ready,
+                            )
+                            .await;
                         }
                         Request::AuthResponse(_) => {
-                            let error = CqlError::protocol("Unexpected message AUTH_RESPONSE, authentication is not enabled");
-                            conn.send(version, stream, &ResponseExtras::default(), &Response::Error(error)).await;
+                            let error = CqlError::protocol(
+                                "Unexpected message AUTH_RESPONSE, authentication is not enabled",
+                            );
+                            conn.send(
+                                version,
+                                stream,
+                                &ResponseExtras::default(),
+                                &Response::Error(error),
+                            )
+                            .await;
                         }
                         request => {
-                            let permit = in_flight.clone().acquire_owned().await.expect("semaphore open");
+                            let permit = in_flight
+                                .clone()
+                                .acquire_owned()
+                                .await
+                                .expect("semaphore open");
                             let conn = conn.clone();
                             tokio::spawn(async move {
-                                let (response, warnings) = run_request(&conn, version, request).await;
-                                let extras = ResponseExtras { warnings: if version >= 4 { warnings } else { Vec::new() }, ..Default::default() };
+                                let (response, warnings) =
+                                    run_request(&conn, version, request).await;
+                                let extras = ResponseExtras {
+                                    warnings: if version >= 4 { warnings } else { Vec::new() },
+                                    ..Default::default()
+                                };
                                 conn.send(version, stream, &extras, &response).await;
                                 drop(permit);
                             });
@@ -214,22 +295,42 @@ fn request_name(r: &Request) -> &'static str {
 }
 
 fn supported(version: u8) -> Response {
-    let compression: Vec<String> =
-        if version >= 5 { vec!["lz4".into()] } else { vec!["snappy".into(), "lz4".into()] };
+    let compression: Vec<String> = if version >= 5 {
+        vec!["lz4".into()]
+    } else {
+        vec!["snappy".into(), "lz4".into()]
+    };
     Response::Supported(vec![
         ("CQL_VERSION".into(), vec![CQL_VERSION.into()]),
         ("COMPRESSION".into(), compression),
-        ("PROTOCOL_VERSIONS".into(), vec!["3/v3".into(), "4/v4".into(), "5/v5".into()]),
+        (
+            "PROTOCOL_VERSIONS".into(),
+            vec!["3/v3".into(), "4/v4".into(), "5/v5".into()],
+        ),
     ])
 }
 
-async fn startup(conn: &Arc<Conn>, version: u8, stream: i16, options: &std::collections::HashMap<String, String>) {
+async fn startup(
+    conn: &Arc<Conn>,
+    version: u8,
+    stream: i16,
+    options: &std::collections::HashMap<String, String>,
+) {
     let fail = |msg: String| Response::Error(CqlError::protocol(msg));
     let Some(cql_version) = options.get("CQL_VERSION") else {
-        conn.send(version, stream, &ResponseExtras::default(), &fail("CQL_VERSION is mandatory".into())).await;
+        conn.send(
+            version,
+            stream,
+            &ResponseExtras::default(),
+            &fail("CQL_VERSION is mandatory".into()),
+        )
+        .await;
         return;
     };
-    let major = cql_version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    let major = cql_version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
     if !matches!(major, Some(m) if m >= 3) {
         conn.send(
             version,
@@ -245,7 +346,13 @@ async fn startup(conn: &Arc<Conn>, version: u8, stream: i16, options: &std::coll
         Some(c) if c == "lz4" => Some(Compression::Lz4),
         Some(c) if c == "snappy" && version < 5 => Some(Compression::Snappy),
         Some(c) => {
-            conn.send(version, stream, &ResponseExtras::default(), &fail(format!("Unknown compression algorithm: {c}"))).await;
+            conn.send(
+                version,
+                stream,
+                &ResponseExtras::default(),
+                &fail(format!("Unknown compression algorithm: {c}")),
+            )
+            .await;
             return;
         }
     };
@@ -255,7 +362,13 @@ async fn startup(conn: &Arc<Conn>, version: u8, stream: i16, options: &std::coll
     let bytes = {
         let mut codec = conn.codec.lock().expect("codec lock");
         let mut buf = BytesMut::new();
-        codec.encode(version, stream, &ResponseExtras::default(), &Response::Ready, &mut buf);
+        codec.encode(
+            version,
+            stream,
+            &ResponseExtras::default(),
+            &Response::Ready,
+            &mut buf,
+        );
         codec.set_compression(compression);
         if version >= 5 {
             codec.start_v5_framing();
@@ -286,7 +399,13 @@ fn spawn_events(conn: Arc<Conn>, version: u8, wanted: HashSet<String>) {
                 continue;
             }
             let Some(conn) = weak.upgrade() else { return };
-            conn.send(version, -1, &ResponseExtras::default(), &Response::Event(event)).await;
+            conn.send(
+                version,
+                -1,
+                &ResponseExtras::default(),
+                &Response::Event(event),
+            )
+            .await;
         }
     });
 }
@@ -296,12 +415,19 @@ async fn run_request(conn: &Conn, version: u8, request: Request) -> (Response, V
     session.protocol_version = version;
     let before = session.keyspace.clone();
     let result: Result<Outcome, CqlError> = match request {
-        Request::Query { query, params } => conn.executor.query(&mut session, &query, &params).await,
+        Request::Query { query, params } => {
+            conn.executor.query(&mut session, &query, &params).await
+        }
         Request::Prepare { query, keyspace } => conn
             .executor
             .prepare(&session, &query, keyspace.as_deref())
-            .map(|body| Outcome { body, warnings: Vec::new() }),
-        Request::Execute { id, params, .. } => conn.executor.execute(&mut session, &id, &params).await,
+            .map(|body| Outcome {
+                body,
+                warnings: Vec::new(),
+            }),
+        Request::Execute { id, params, .. } => {
+            conn.executor.execute(&mut session, &id, &params).await
+        }
         Request::Batch(batch) => conn.executor.batch(&mut session, &batch).await,
         _ => Err(CqlError::protocol("Unexpected request")),
     };
