@@ -34,11 +34,11 @@ pub fn resolve_table(
     };
     let ks = schema
         .keyspace(ks_name)
-        .ok_or_else(|| CqlError::invalid(format!("Keyspace {ks_name} does not exist")))?;
+        .ok_or_else(|| CqlError::invalid(format!("keyspace {ks_name} does not exist")))?;
     ks.tables
         .get(&name.name)
         .cloned()
-        .ok_or_else(|| CqlError::invalid(format!("unconfigured table {}", name.name)))
+        .ok_or_else(|| CqlError::invalid(format!("table {} does not exist", name.name)))
 }
 
 struct Walker<'a> {
@@ -535,11 +535,7 @@ impl<'a> Bound<'a> {
         values: &'a Values,
     ) -> CqlResult<Bound<'a>> {
         if values.values.len() != specs.len() {
-            return Err(CqlError::invalid(format!(
-                "Invalid amount of bind variables: expected {} but got {}",
-                specs.len(),
-                values.values.len()
-            )));
+            return Err(CqlError::invalid("Invalid amount of bind variables"));
         }
         let ordered = match &values.names {
             None => values.values.iter().collect(),

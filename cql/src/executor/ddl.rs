@@ -318,7 +318,7 @@ fn create_keyspace(
             return Ok(None);
         }
         return Err(CqlError::AlreadyExists {
-            message: format!("Keyspace {} already exists", s.name),
+            message: format!("Keyspace '{}' already exists", s.name),
             keyspace: s.name.clone(),
             table: String::new(),
         });
@@ -373,8 +373,8 @@ fn drop_keyspace(
         if if_exists {
             return Ok(None);
         }
-        return Err(CqlError::Config(format!(
-            "Cannot drop non existing keyspace '{name}'."
+        return Err(CqlError::invalid(format!(
+            "Keyspace '{name}' doesn't exist"
         )));
     };
     if ks.is_system {
@@ -719,7 +719,7 @@ fn create_table(
             return Ok(None);
         }
         return Err(CqlError::AlreadyExists {
-            message: format!("Object {ks_name}.{name} already exists"),
+            message: format!("Table '{ks_name}.{name}' already exists"),
             keyspace: ks_name.to_string(),
             table: name.clone(),
         });
@@ -737,6 +737,11 @@ fn create_table(
 
 fn build_table(ks: &KeyspaceDef, s: &CreateTableStatement) -> CqlResult<TableDef> {
     let name = &s.name.name;
+    // Cassandra names the table as the statement wrote it.
+    let written = match &s.name.keyspace {
+        Some(k) => format!("{k}.{name}"),
+        None => name.clone(),
+    };
     let mut defs: Vec<(&ColumnDefinition, CqlType)> = Vec::new();
     for c in &s.columns {
         if defs.iter().any(|(d, _)| d.name == c.name) {
@@ -756,19 +761,19 @@ fn build_table(ks: &KeyspaceDef, s: &CreateTableStatement) -> CqlResult<TableDef
     let (pk, ck): (Vec<String>, Vec<String>) = match (&s.primary_key, inline.len()) {
         (Some(_), n) if n > 0 => {
             return Err(CqlError::invalid(format!(
-                "Multiple PRIMARY KEY specified for table '{name}' (exactly one required)"
+                "Multiple PRIMARY KEY specified for table '{written}' (exactly one required)"
             )));
         }
         (Some((p, c)), _) => (p.clone(), c.clone()),
         (None, 1) => (vec![inline[0].to_string()], Vec::new()),
         (None, 0) => {
             return Err(CqlError::invalid(format!(
-                "No PRIMARY KEY specifed for table '{name}' (exactly one required)"
+                "No PRIMARY KEY specifed for table '{written}' (exactly one required)"
             )));
         }
         (None, _) => {
             return Err(CqlError::invalid(format!(
-                "Multiple PRIMARY KEY specified for table '{name}' (exactly one required)"
+                "Multiple PRIMARY KEY specified for table '{written}' (exactly one required)"
             )));
         }
     };
@@ -776,7 +781,7 @@ fn build_table(ks: &KeyspaceDef, s: &CreateTableStatement) -> CqlResult<TableDef
     for k in pk.iter().chain(&ck) {
         if !defs.iter().any(|(d, _)| &d.name == k) {
             return Err(CqlError::invalid(format!(
-                "Unknown definition {k} referenced in PRIMARY KEY"
+                "Unknown column '{k}' referenced in PRIMARY KEY for table '{name}'"
             )));
         }
         if !seen.insert(k) {

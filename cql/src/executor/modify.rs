@@ -190,6 +190,8 @@ pub fn check_batch_kind(
     kind: BatchKind,
     statements: &[(Option<String>, &Statement)],
 ) -> CqlResult<()> {
+    let mut counters = false;
+    let mut others = false;
     for (ks, s) in statements {
         let name = match s {
             Statement::Insert(i) => &i.table,
@@ -201,27 +203,24 @@ pub fn check_batch_kind(
                 ));
             }
         };
-        let table = resolve_table(schema, ks.as_deref(), name)?;
-        match (kind, table.is_counter) {
-            (BatchKind::Counter, false) => {
-                return Err(CqlError::invalid(
-                    "Cannot include non-counter statement in a counter batch",
-                ));
-            }
-            (BatchKind::Logged, true) => {
-                return Err(CqlError::invalid(
-                    "Cannot include a counter statement in a logged batch",
-                ));
-            }
-            (BatchKind::Unlogged, true) => {
-                return Err(CqlError::invalid(
-                    "Counter and non-counter mutations cannot exist in the same batch",
-                ));
-            }
-            _ => {}
+        if resolve_table(schema, ks.as_deref(), name)?.is_counter {
+            counters = true;
+        } else {
+            others = true;
         }
     }
-    Ok(())
+    match kind {
+        _ if counters && others => Err(CqlError::invalid(
+            "Counter and non-counter mutations cannot exist in the same batch",
+        )),
+        BatchKind::Counter if others => Err(CqlError::invalid(
+            "Cannot include non-counter statement in a counter batch",
+        )),
+        BatchKind::Logged if counters => Err(CqlError::invalid(
+            "Cannot include a counter statement in a logged batch",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_no_conditions(conditions: bool) -> CqlResult<()> {
@@ -309,9 +308,7 @@ fn insert(ctx: &WriteContext, ins: &InsertStatement, binds: &Bound) -> CqlResult
     let mut ck: Vec<Option<Bytes>> = vec![None; table.clustering_len];
     let mut assigned: Vec<(&ColumnDef, Evaluated)> = Vec::new();
     for (name, term) in columns.iter().zip(values) {
-        let col = table
-            .column(name)
-            .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
+        let col = table.column_or_err(name)?;
         if !seen.insert(name) {
             return Err(CqlError::invalid(format!(
                 "Multiple definitions found for column {name}"
@@ -516,12 +513,9 @@ fn update(ctx: &WriteContext, up: &UpdateStatement, binds: &Bound) -> CqlResult<
     let mut regular = false;
     for a in &up.assignments {
         let (name, col) = match &a.target {
-            ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => (
-                n,
-                table
-                    .column(n)
-                    .ok_or_else(|| CqlError::invalid(format!("Undefined column name {n}")))?,
-            ),
+            ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => {
+                (n, table.column_or_err(n)?)
+            }
         };
         if col.is_primary_key() {
             return Err(CqlError::invalid(format!(
@@ -773,9 +767,7 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
         let name = match target {
             ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => n,
         };
-        let col = table
-            .column(name)
-            .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
+        let col = table.column_or_err(name)?;
         if col.is_primary_key() {
             return Err(CqlError::invalid(format!(
                 "Invalid identifier {name} for deletion (should not be a PRIMARY KEY part)"

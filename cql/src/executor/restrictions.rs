@@ -159,9 +159,7 @@ pub fn analyze(
     for rel in where_clause {
         match rel {
             Relation::Column { column, op, value } => {
-                let idx = table
-                    .column_index(column)
-                    .ok_or_else(|| CqlError::invalid(format!("Undefined column name {column}")))?;
+                let idx = table.column_index_or_err(column)?;
                 let col = &table.columns[idx];
                 match (col.kind, op) {
                     (ColumnKind::PartitionKey, Operator::Eq | Operator::In) => {
@@ -290,9 +288,7 @@ pub fn analyze(
                 op,
                 value,
             } => {
-                let idx = table
-                    .column_index(column)
-                    .ok_or_else(|| CqlError::invalid(format!("Undefined column name {column}")))?;
+                let idx = table.column_index_or_err(column)?;
                 let CqlType::Map {
                     key: kt, value: vt, ..
                 } = &table.columns[idx].ty
@@ -341,9 +337,7 @@ pub fn analyze(
                 // Multi-column relations restrict the first clustering columns in order.
                 let mut types = Vec::new();
                 for (i, c) in columns.iter().enumerate() {
-                    let col = table
-                        .column(c)
-                        .ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
+                    let col = table.column_or_err(c)?;
                     if col.kind != ColumnKind::Clustering {
                         return Err(CqlError::invalid(format!(
                             "Multi-column relations can only be applied to clustering columns but was applied to: {c}"

@@ -93,9 +93,7 @@ fn spec(table: &TableDef, name: String, ty: CqlType) -> ColumnSpec {
 }
 
 fn column(table: &TableDef, name: &str) -> CqlResult<usize> {
-    table
-        .column_index(name)
-        .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))
+    table.column_index_or_err(name)
 }
 
 /// Turns one selector into an expression, its result type and its default column name.
@@ -587,9 +585,7 @@ fn order_by(table: &TableDef, s: &SelectStatement, where_: &Where) -> CqlResult<
     }
     let mut reversed: Option<bool> = None;
     for (i, (name, order)) in s.order_by.iter().enumerate() {
-        let col = table
-            .column(name)
-            .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))?;
+        let col = table.column_or_err(name)?;
         if col.kind != ColumnKind::Clustering {
             return Err(CqlError::invalid(format!(
                 "Order by is currently only supported on the clustered columns of the PRIMARY KEY, got {name}"

@@ -178,6 +178,25 @@ impl TableDef {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// The column or Cassandra's error for an unknown one.
+    pub fn column_or_err(&self, name: &str) -> crate::error::CqlResult<&ColumnDef> {
+        self.column(name).ok_or_else(|| self.undefined(name))
+    }
+
+    /// The index of the column or Cassandra's error for an unknown one.
+    pub fn column_index_or_err(&self, name: &str) -> crate::error::CqlResult<usize> {
+        self.column_index(name).ok_or_else(|| self.undefined(name))
+    }
+
+    fn undefined(&self, name: &str) -> crate::error::CqlError {
+        crate::error::CqlError::Invalid(format!(
+            "Undefined column name {} in table {}.{}",
+            crate::schema::describe::maybe_quote(name),
+            self.keyspace,
+            self.name
+        ))
+    }
+
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
