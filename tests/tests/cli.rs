@@ -186,5 +186,11 @@ fn malformed_yaml_is_rejected() {
         "started with broken YAML; stderr:\n{}",
         r.stderr
     );
-    assert!(!r.stderr.trim().is_empty(), "refused silently");
+    // Point the operator at the file (or at least at YAML), not just "error".
+    let lower = r.stderr.to_lowercase();
+    assert!(
+        r.stderr.contains("shoal.yaml") || lower.contains("yaml"),
+        "stderr names neither the config file nor YAML:\n{}",
+        r.stderr
+    );
 }
