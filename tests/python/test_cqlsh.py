@@ -45,7 +45,11 @@ def noise(node, proc):
         if "warning" in l.lower() or "schema version mismatch" in l.lower()
     ]
     if node.external:
-        lines = [l for l in lines if "cqlsh was built against" not in l and "All features may not work" not in l]
+        lines = [l for l in lines if "cqlsh was built against" not in l]
+        # A shared reference server collects keyspaces from many runs and then warns
+        # about their number on every DDL statement.
+        if any("Having a large number of keyspaces" in l for l in proc.stdout.splitlines()):
+            lines = [l for l in lines if l.strip() != "Warnings :"]
     return lines
 
 

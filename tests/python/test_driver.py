@@ -113,7 +113,8 @@ def test_prepared_statements_and_routing(cluster, session, ks):
         assert row.v == f"value {i}"
         # The driver's Murmur3 of the routing key is the server's token.
         assert tm.token_class.from_key(bound.routing_key).value == row[1]
-        assert [h.address for h in tm.get_replicas(ks, bound.routing_key)] == [cluster.metadata.all_hosts()[0].address]
+        replicas = cluster.metadata.get_replicas(ks, bound.routing_key)
+        assert replicas == cluster.metadata.all_hosts(), replicas
 
 
 def test_ten_thousand_rows_concurrently_then_paged(session, ks):
