@@ -39,7 +39,8 @@ rust_status=0
 py_status=0
 
 step "cargo test --workspace"
-cargo test --workspace || rust_status=$?
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --no-fail-fast || rust_status=$?
 
 step "pytest tests/python"
 PATH=$VENV/bin:$PATH "$VENV/bin/python" -m pytest -q tests/python || py_status=$?

@@ -54,7 +54,9 @@ def ks(session):
     session.execute(
         f"CREATE KEYSPACE {name} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
     )
-    return name
+    yield name
+    # Matters on a shared reference server, which otherwise fills up with test keyspaces.
+    session.execute(f"DROP KEYSPACE IF EXISTS {name}")
 
 
 def test_negotiates_the_newest_protocol(cluster, session):
@@ -263,12 +265,14 @@ def test_every_scalar_type_round_trips(session, ks):
 
 
 @pytest.mark.parametrize("version", [3, 4, 5])
-def test_each_protocol_version(node, ks, version):
+def test_each_protocol_version(node, session, ks, version):
+    # DDL stays on the shared session: Cassandra 4.0 fails DDL on v3 whenever it has a
+    # client warning to attach, and a busy reference server always has one.
+    session.execute(f"CREATE TABLE IF NOT EXISTS {ks}.proto (k int PRIMARY KEY, v text)")
     c = make_cluster(node, protocol_version=version)
     try:
         s = c.connect()
         assert c.protocol_version == version
-        s.execute(f"CREATE TABLE IF NOT EXISTS {ks}.proto (k int PRIMARY KEY, v text)")
         ins = s.prepare(f"INSERT INTO {ks}.proto (k, v) VALUES (?, ?)")
         for i in range(50):
             s.execute(ins, (version * 1000 + i, f"v{version}"))
@@ -282,12 +286,12 @@ def test_each_protocol_version(node, ks, version):
 
 
 @pytest.mark.parametrize("version", [4, 5])
-def test_lz4_compression(node, ks, version):
+def test_lz4_compression(node, session, ks, version):
+    session.execute(f"CREATE TABLE IF NOT EXISTS {ks}.lz (k int PRIMARY KEY, v text)")
     c = make_cluster(node, protocol_version=version, compression="lz4")
     try:
         s = c.connect()
         assert c.control_connection._connection.compressor is not None, "lz4 was not negotiated"
-        s.execute(f"CREATE TABLE IF NOT EXISTS {ks}.lz (k int PRIMARY KEY, v text)")
         ins = s.prepare(f"INSERT INTO {ks}.lz (k, v) VALUES (?, ?)")
         # Large, compressible values; v5 also splits frames over 128 KiB.
         big = "compress me " * 20_000
@@ -320,7 +324,7 @@ def test_error_classes(session, ks):
     assert e.value.keyspace == ks and not e.value.table
 
 
-def test_schema_agreement_without_warnings(cluster, session, ks, caplog):
+def test_schema_agreement_without_warnings(node, cluster, session, ks, caplog):
     with caplog.at_level(logging.WARNING, logger="cassandra"):
         rs = session.execute(f"CREATE TABLE {ks}.agree (k int PRIMARY KEY)")
         assert rs.response_future.is_schema_agreed
@@ -329,4 +333,7 @@ def test_schema_agreement_without_warnings(cluster, session, ks, caplog):
         assert cluster.control_connection.wait_for_schema_agreement(wait_time=10)
     assert "agree" not in cluster.metadata.keyspaces[ks].tables
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    if node.external:
+        # A shared reference server collects schema from many runs and warns about its size.
+        warnings = [w for w in warnings if "Having a large number of" not in w]
     assert not warnings, warnings

@@ -509,4 +509,5 @@ async fn invalid_cql_gets_cassandra_error_codes() {
 
     // The session is still healthy after all those errors.
     common::exec(&session, format!("INSERT INTO {ks}.t (k, v) VALUES (1, 1)")).await;
+    common::cleanup(&node, &session, &ks).await;
 }

@@ -214,6 +214,7 @@ async fn paging_in_one_partition_and_across_partitions() {
         .await,
         N as i64
     );
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,6 +295,7 @@ async fn clustering_order_is_kept_and_order_by_reverses_it() {
         let (got, _) = all_pages::<(i32,)>(&session, &stmt, 3).await;
         assert_eq!(&ck_of(got), want, "{t} {order} paged by 3");
     }
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,6 +427,7 @@ async fn restrictions_limit_and_count() {
         .single_row()
         .unwrap();
     assert_eq!(v, "1/6");
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,6 +530,7 @@ async fn ttl_expires_and_older_timestamps_lose() {
             .await
             .is_empty()
     );
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -619,6 +623,7 @@ async fn deletes_and_truncate() {
         count(&session, &format!("SELECT COUNT(*) FROM {ks}.t")).await,
         0
     );
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -727,6 +732,7 @@ async fn logged_and_unlogged_batches() {
             (32, "c".to_string())
         ]
     );
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -769,6 +775,7 @@ async fn use_keyspace_then_unqualified_names() {
         matches!(common::db_error(&err), Some((DbError::Invalid, _))),
         "expected Invalid, got {err}"
     );
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -880,6 +887,7 @@ async fn driver_schema_metadata_matches_ddl() {
             .tables
             .contains_key("events")
     );
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -984,4 +992,5 @@ async fn driver_token_matches_server_token() {
         .await
         .unwrap();
     assert_eq!(scan.calculate_token(&()).unwrap(), None);
+    common::cleanup(&node, &session, &ks).await;
 }

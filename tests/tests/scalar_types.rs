@@ -278,6 +278,7 @@ async fn prepared_round_trip_of_every_scalar_type() {
         let got = read_back(&session, &ks, want.k).await;
         assert_same(&got, &want, "prepared insert");
     }
+    common::cleanup(&node, &session, &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,6 +294,7 @@ async fn literal_round_trip_of_every_scalar_type() {
         let got = read_back(&session, &ks, want.k).await;
         assert_same(&got, &want, &cql);
     }
+    common::cleanup(&node, &session, &ks).await;
 }
 
 /// Unprepared SELECT returns the same typed metadata as the prepared path, and a whole-table
@@ -330,6 +332,7 @@ async fn unprepared_select_of_every_scalar_type() {
     for (g, w) in got.iter().zip(&want) {
         assert_same(g, w, "unprepared select");
     }
+    common::cleanup(&node, &session, &ks).await;
 }
 
 /// Values outside a type's range are refused, as Cassandra does, instead of wrapping.
@@ -356,4 +359,5 @@ async fn out_of_range_literals_are_rejected() {
             "{cql}: expected Invalid, got {db:?}: {msg}"
         );
     }
+    common::cleanup(&node, &session, &ks).await;
 }

@@ -77,3 +77,13 @@ fn attempt_db_error(err: &RequestAttemptError) -> Option<(&DbError, &str)> {
         _ => None,
     }
 }
+
+/// Drops the test's keyspace on an external (shared) server, which would otherwise fill up
+/// with test keyspaces; a node of our own is thrown away with its data directory anyway.
+pub async fn cleanup(node: &Node, session: &Session, ks: &str) {
+    if node.is_external() {
+        let _ = session
+            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ())
+            .await;
+    }
+}
