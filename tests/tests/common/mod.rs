@@ -1,0 +1,89 @@
+//! Driver-side helpers shared by the integration tests (each test binary includes this
+//! module and uses a different subset of it).
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, PrepareError, RequestAttemptError};
+use shoal_tests::Node;
+
+/// Opens a scylla-driver session to the node. Fails the test rather than hanging if the
+/// node never finishes the handshake or the metadata fetch.
+pub async fn connect(node: &Node) -> Session {
+    try_connect(node).await.unwrap_or_else(|e| {
+        panic!(
+            "driver could not connect to {}: {e}\n{}",
+            node.addr(),
+            node.stderr_tail()
+        )
+    })
+}
+
+pub async fn try_connect(node: &Node) -> Result<Session, String> {
+    let builder = SessionBuilder::new()
+        .known_node_addr(node.addr())
+        .connection_timeout(Duration::from_secs(5));
+    match tokio::time::timeout(Duration::from_secs(30), builder.build()).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("session build timed out after 30 s".into()),
+    }
+}
+
+/// Creates a fresh SimpleStrategy RF=1 keyspace and returns its name.
+pub async fn create_keyspace(session: &Session) -> String {
+    let ks = shoal_tests::unique_keyspace();
+    session
+        .query_unpaged(
+            format!(
+                "CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+            ),
+            (),
+        )
+        .await
+        .expect("create keyspace");
+    ks
+}
+
+/// Runs a statement without values and fails the test with the server's message on error.
+pub async fn exec(session: &Session, cql: impl AsRef<str>) {
+    let cql = cql.as_ref();
+    if let Err(e) = session.query_unpaged(cql, ()).await {
+        panic!("{cql}\n  failed: {e}");
+    }
+}
+
+/// The server error (code and message) inside a driver error, if the server sent one.
+pub fn db_error(err: &ExecutionError) -> Option<(&DbError, &str)> {
+    match err {
+        ExecutionError::LastAttemptError(a) => attempt_db_error(a),
+        ExecutionError::PrepareError(p) => prepare_db_error(p),
+        _ => None,
+    }
+}
+
+pub fn prepare_db_error(err: &PrepareError) -> Option<(&DbError, &str)> {
+    match err {
+        PrepareError::AllAttemptsFailed { first_attempt } => attempt_db_error(first_attempt),
+        _ => None,
+    }
+}
+
+fn attempt_db_error(err: &RequestAttemptError) -> Option<(&DbError, &str)> {
+    match err {
+        RequestAttemptError::DbError(e, msg) => Some((e, msg.as_str())),
+        _ => None,
+    }
+}
+
+/// Drops the test's keyspace on an external (shared) server, which would otherwise fill up
+/// with test keyspaces; a node of our own is thrown away with its data directory anyway.
+pub async fn cleanup(node: &Node, session: &Session, ks: &str) {
+    if node.is_external() {
+        let _ = session
+            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ())
+            .await;
+    }
+}
