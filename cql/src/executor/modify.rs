@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use shoal_engine::{
-    Cell, CellValue, ClusteringBound, ClusteringRange, DeletionTime, LivenessInfo, Mutation,
-    RangeTombstone, Row, Ttl,
+    Cell, CellValue, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row, Ttl,
 };
 
 use super::binds::{Bound, resolve_table};
@@ -854,7 +853,8 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
 }
 
 /// Merges `other` into `into` (same table and partition): used to apply a batch's
-/// statements on one partition as one atomic mutation.
+/// statements on one partition as one atomic mutation. Cells meet the engine's own
+/// reconciliation, so a batch resolves timestamp ties exactly as storage would.
 pub fn merge_into(into: &mut Mutation, other: Mutation) {
     into.partition_deletion = match (into.partition_deletion, other.partition_deletion) {
         (Some(a), Some(b)) => Some(if b.marked_for_delete_at > a.marked_for_delete_at {
@@ -867,7 +867,7 @@ pub fn merge_into(into: &mut Mutation, other: Mutation) {
     into.range_tombstones.extend(other.range_tombstones);
     if let Some(s) = other.static_row {
         match &mut into.static_row {
-            Some(existing) => merge_row(existing, s),
+            Some(existing) => shoal_engine::reconcile::merge_row(existing, s),
             None => into.static_row = Some(s),
         }
     }
@@ -876,60 +876,8 @@ pub fn merge_into(into: &mut Mutation, other: Mutation) {
             .rows
             .binary_search_by(|x| x.clustering.cmp(&r.clustering))
         {
-            Ok(i) => merge_row(&mut into.rows[i], r),
+            Ok(i) => shoal_engine::reconcile::merge_row(&mut into.rows[i], r),
             Err(i) => into.rows.insert(i, r),
         }
-    }
-}
-
-fn merge_row(into: &mut Row, other: Row) {
-    into.liveness = match (into.liveness, other.liveness) {
-        (Some(a), Some(b)) => Some(if b.timestamp >= a.timestamp { b } else { a }),
-        (a, b) => a.or(b),
-    };
-    into.deletion = match (into.deletion, other.deletion) {
-        (Some(a), Some(b)) => Some(if b.marked_for_delete_at > a.marked_for_delete_at {
-            b
-        } else {
-            a
-        }),
-        (a, b) => a.or(b),
-    };
-    into.complex_deletions.extend(other.complex_deletions);
-    let mut counters: Vec<Cell> = Vec::new();
-    for c in other.cells {
-        // Two increments of one counter in a batch add up; other cells: later wins.
-        if let CellValue::Counter { value } = c.value
-            && let Some(existing) = into
-                .cells
-                .iter_mut()
-                .find(|e| e.column == c.column && e.path == c.path)
-            && let CellValue::Counter { value: v0 } = &mut existing.value
-        {
-            *v0 = v0.saturating_add(value);
-            continue;
-        }
-        counters.push(c);
-    }
-    into.cells.retain(|e| {
-        !counters
-            .iter()
-            .any(|c| c.column == e.column && c.path == e.path)
-    });
-    into.cells.extend(counters);
-    sort_row(into);
-}
-
-#[allow(dead_code)]
-fn whole_partition() -> ClusteringRange {
-    ClusteringRange {
-        start: ClusteringBound {
-            prefix: Bytes::new(),
-            inclusive: true,
-        },
-        end: ClusteringBound {
-            prefix: Bytes::new(),
-            inclusive: true,
-        },
     }
 }
