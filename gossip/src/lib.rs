@@ -1,5 +1,10 @@
-//! Cluster membership and data placement: Cassandra's Murmur3 partitioner, the token ring
-//! and replica placement. (Gossip and failure detection arrive with the cluster work.)
+//! Cluster membership and data placement, as a pure core with no I/O: Cassandra's Murmur3
+//! partitioner, the token ring and replica placement, token allocation, the phi-accrual
+//! failure detector, the gossip state machine and its wire formats. Time, randomness and
+//! transport are passed in, so the node crate owns sockets and clocks and tests can
+//! simulate whole clusters deterministically.
 
 pub mod partitioner;
+pub mod replication;
+pub mod ring;
 pub mod tokens;
