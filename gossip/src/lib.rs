@@ -4,6 +4,7 @@
 //! transport are passed in, so the node crate owns sockets and clocks and tests can
 //! simulate whole clusters deterministically.
 
+pub mod failure_detector;
 pub mod partitioner;
 pub mod replication;
 pub mod ring;
