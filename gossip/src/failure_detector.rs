@@ -10,7 +10,7 @@ use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 /// `1 / ln(10)`: turns `t / mean` (natural log of the survival probability) into log10.
-pub const PHI_FACTOR: f64 = 0.434_294_481_903_251_8;
+pub const PHI_FACTOR: f64 = std::f64::consts::LOG10_E;
 
 /// Tuning, with Cassandra's defaults.
 #[derive(Clone, Debug)]
@@ -123,16 +123,16 @@ impl<K: Eq + Hash + Clone> FailureDetector<K> {
     /// each gossip round, as Cassandra's status check does, so local pauses are noticed.
     pub fn interpret(&mut self, k: &K, now: Instant) -> bool {
         let pause = self.config.max_local_pause;
-        if let Some(last) = self.last_interpret.replace(now) {
-            if now.saturating_duration_since(last) > pause {
-                self.last_pause = Some(now);
-                return false;
-            }
+        if let Some(last) = self.last_interpret.replace(now)
+            && now.saturating_duration_since(last) > pause
+        {
+            self.last_pause = Some(now);
+            return false;
         }
-        if let Some(p) = self.last_pause {
-            if now.saturating_duration_since(p) < pause {
-                return false;
-            }
+        if let Some(p) = self.last_pause
+            && now.saturating_duration_since(p) < pause
+        {
+            return false;
         }
         self.phi(k, now)
             .is_some_and(|phi| phi > self.config.phi_convict_threshold)

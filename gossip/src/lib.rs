@@ -5,7 +5,10 @@
 //! simulate whole clusters deterministically.
 
 pub mod failure_detector;
+pub mod gossiper;
+pub mod message;
 pub mod partitioner;
 pub mod replication;
 pub mod ring;
+pub mod state;
 pub mod tokens;

@@ -58,10 +58,10 @@ pub fn allocate_tokens<R: Rng + ?Sized>(ring: &Ring, n: usize, rng: &mut R) -> V
     // Ranges as (start, end) -> owner; `None` marks the joining node.
     let mut ranges: BTreeMap<i64, (i64, Option<HostId>)> = BTreeMap::new();
     let mut owned: BTreeMap<HostId, u128> = BTreeMap::new();
-    for i in 0..toks.len() {
+    for (i, &(_, owner)) in toks.iter().enumerate() {
         let r = ring.range_at(i);
-        ranges.insert(r.end, (r.start, Some(toks[i].1)));
-        *owned.entry(toks[i].1).or_default() += r.width();
+        ranges.insert(r.end, (r.start, Some(owner)));
+        *owned.entry(owner).or_default() += r.width();
     }
     let target = (1u128 << 64) / (owned.len() as u128 + 1);
     let mut got = 0u128;
