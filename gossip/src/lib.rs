@@ -4,8 +4,10 @@
 //! transport are passed in, so the node crate owns sockets and clocks and tests can
 //! simulate whole clusters deterministically.
 
+pub mod codec;
 pub mod failure_detector;
 pub mod gossiper;
+pub mod internode;
 pub mod message;
 pub mod partitioner;
 pub mod replication;
