@@ -745,6 +745,32 @@ mod tests {
     }
 
     #[test]
+    fn gossip_targets() {
+        let t = Instant::now();
+        let mut rng = StdRng::seed_from_u64(9);
+        // A lone seed has nobody to talk to, and never talks to itself.
+        let mut a = node(1, 1);
+        assert!(a.tick(t, &mut rng).0.is_empty());
+        // Knowing no live member, a node always gossips to a seed.
+        let mut b = node(2, 1);
+        for _ in 0..5 {
+            let (out, _) = b.tick(t, &mut rng);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].to, a.local.addr);
+            assert!(matches!(out[0].msg, GossipMessage::Syn(_)));
+        }
+        // Once a knows b is alive, a (a seed itself) gossips to b every round.
+        for k in 0..2 {
+            b.tick(t + Duration::from_secs(k), &mut rng);
+            exchange(&mut b, &mut a, t + Duration::from_secs(k));
+        }
+        for k in 2..10 {
+            let (out, _) = a.tick(t + Duration::from_secs(k), &mut rng);
+            assert!(out.iter().any(|o| o.to == b.local.addr));
+        }
+    }
+
+    #[test]
     fn other_clusters_are_refused() {
         let t = Instant::now();
         let (mut a, mut b) = (node(1, 1), node(2, 1));
