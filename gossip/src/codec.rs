@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::message::{Ack, Ack2, Delta, Digest, GossipMessage, Syn};
+use crate::message::{Ack, Ack2, Delta, Digest, Echo, GossipMessage, Syn};
 use crate::ring::HostId;
 use crate::state::{AppKey, EndpointState, HeartBeat, VersionedValue};
 
@@ -21,6 +21,8 @@ pub const MAX_BODY: usize = 16 << 20;
 const TAG_SYN: u8 = 1;
 const TAG_ACK: u8 = 2;
 const TAG_ACK2: u8 = 3;
+const TAG_ECHO: u8 = 4;
+const TAG_ECHO_REPLY: u8 = 5;
 const HEADER: usize = 8;
 const DIGEST_LEN: usize = 16 + 8 + 8;
 /// host + generation + heartbeat version + state count: the least a delta can take.
@@ -73,6 +75,15 @@ pub fn encode(msg: &GossipMessage) -> Vec<u8> {
         GossipMessage::Ack2(m) => {
             put_deltas(&mut body, &m.deltas);
             TAG_ACK2
+        }
+        GossipMessage::Echo(m) | GossipMessage::EchoReply(m) => {
+            body.extend_from_slice(m.host.as_bytes());
+            body.extend_from_slice(&m.generation.to_be_bytes());
+            if matches!(msg, GossipMessage::Echo(_)) {
+                TAG_ECHO
+            } else {
+                TAG_ECHO_REPLY
+            }
         }
     };
     let mut out = Vec::with_capacity(HEADER + body.len() + 4);
@@ -131,6 +142,18 @@ pub fn decode(buf: &[u8]) -> Result<GossipMessage, CodecError> {
             cluster,
             deltas: r.deltas()?,
         }),
+        TAG_ECHO | TAG_ECHO_REPLY => {
+            let e = Echo {
+                cluster,
+                host: HostId(r.arr()?),
+                generation: r.i64()?,
+            };
+            if tag == TAG_ECHO {
+                GossipMessage::Echo(e)
+            } else {
+                GossipMessage::EchoReply(e)
+            }
+        }
         other => return Err(CodecError::UnknownTag(other)),
     };
     if !r.0.is_empty() {
@@ -331,6 +354,20 @@ pub(crate) mod tests {
             }),
             (".{0,10}", deltas)
                 .prop_map(|(cluster, deltas)| GossipMessage::Ack2(Ack2 { cluster, deltas })),
+            (".{0,10}", any::<[u8; 16]>(), any::<i64>(), any::<bool>()).prop_map(
+                |(cluster, h, generation, reply)| {
+                    let e = Echo {
+                        cluster,
+                        host: HostId(h),
+                        generation,
+                    };
+                    if reply {
+                        GossipMessage::EchoReply(e)
+                    } else {
+                        GossipMessage::Echo(e)
+                    }
+                }
+            ),
         ]
     }
 
@@ -369,11 +406,11 @@ pub(crate) mod tests {
         bad[9] ^= 1;
         assert!(matches!(decode(&bad), Err(CodecError::Checksum { .. })));
         let mut bad = b.clone();
-        bad[3] = 7;
+        bad[3] = 9;
         let n = bad.len();
         let crc = crc32fast::hash(&bad[..n - 4]).to_be_bytes();
         bad[n - 4..].copy_from_slice(&crc);
-        assert_eq!(decode(&bad), Err(CodecError::UnknownTag(7)));
+        assert_eq!(decode(&bad), Err(CodecError::UnknownTag(9)));
     }
 
     proptest! {
@@ -396,7 +433,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn valid_crc_over_garbage_never_panics(tag in 0u8..5, body in prop::collection::vec(any::<u8>(), 0..200)) {
+        fn valid_crc_over_garbage_never_panics(tag in 0u8..7, body in prop::collection::vec(any::<u8>(), 0..200)) {
             // Garbage that passes the checksum exercises the body parser itself.
             let mut b = vec![0x53, 0x47, VERSION, tag];
             b.extend_from_slice(&(body.len() as u32).to_be_bytes());

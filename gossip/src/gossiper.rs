@@ -13,7 +13,7 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 
 use crate::failure_detector::{FailureDetector, FailureDetectorConfig};
-use crate::message::{Ack, Ack2, Delta, Digest, GossipMessage, Syn};
+use crate::message::{Ack, Ack2, Delta, Digest, Echo, GossipMessage, Syn};
 use crate::ring::{HostId, HostInfo, Ring};
 use crate::state::{AppKey, EndpointState, Status, VersionedValue};
 
@@ -42,6 +42,8 @@ pub struct GossipConfig {
     /// How long gossip about an evicted or removed node is ignored, so peers that have not
     /// yet evicted it cannot resurrect it (Cassandra's quarantine).
     pub quarantine: Duration,
+    /// How long to wait for an ECHO reply before probing again.
+    pub echo_retry: Duration,
 }
 
 impl Default for GossipConfig {
@@ -51,6 +53,7 @@ impl Default for GossipConfig {
             max_generation_skew: 86_400 * 365,
             left_expiry: Duration::from_secs(3 * 86_400),
             quarantine: Duration::from_secs(60),
+            echo_retry: Duration::from_secs(2),
         }
     }
 }
@@ -118,6 +121,10 @@ pub struct Gossiper {
     states: BTreeMap<HostId, EndpointState>,
     peers: BTreeMap<HostId, Peer>,
     quarantined: HashMap<HostId, Instant>,
+    /// ECHOs in flight, so a burst of gossip about one node sends one probe.
+    echo_sent: HashMap<HostId, Instant>,
+    /// Messages produced while applying state (ECHO probes), sent with the caller's output.
+    outbox: Vec<Outgoing>,
     fd: FailureDetector<HostId>,
 }
 
@@ -138,6 +145,8 @@ impl Gossiper {
             version: 0,
             peers: BTreeMap::new(),
             quarantined: HashMap::new(),
+            echo_sent: HashMap::new(),
+            outbox: Vec::new(),
             fd,
         };
         let l = g.local.clone();
@@ -334,6 +343,7 @@ impl Gossiper {
             }
         }
         let events = self.status_check(now);
+        out.append(&mut self.outbox);
         (out, events)
     }
 
@@ -364,6 +374,7 @@ impl Gossiper {
         self.states.remove(&h);
         self.fd.remove(&h);
         self.quarantined.insert(h, now + self.config.quarantine);
+        self.echo_sent.remove(&h);
         self.peers.remove(&h)
     }
 
@@ -415,7 +426,7 @@ impl Gossiper {
             );
         }
         let cluster = self.local.cluster_name.clone();
-        match msg {
+        let (mut out, events) = match msg {
             GossipMessage::Syn(syn) => {
                 let (deltas, requests) = self.examine(&syn.digests);
                 let ack = GossipMessage::Ack(Ack {
@@ -443,7 +454,47 @@ impl Gossiper {
                 (out, events)
             }
             GossipMessage::Ack2(ack2) => (Vec::new(), self.apply(now, ack2.deltas)),
+            GossipMessage::Echo(_) => {
+                let reply = GossipMessage::EchoReply(Echo {
+                    cluster,
+                    host: self.local.host_id,
+                    generation: self.local.generation,
+                });
+                (
+                    vec![Outgoing {
+                        to: from,
+                        msg: reply,
+                    }],
+                    Vec::new(),
+                )
+            }
+            GossipMessage::EchoReply(e) => (Vec::new(), self.echo_reply(e)),
+        };
+        out.append(&mut self.outbox);
+        (out, events)
+    }
+
+    /// A node answered our probe: it is up, provided the answer comes from the incarnation
+    /// we know (an older one is stale; a newer one will arrive by gossip first).
+    fn echo_reply(&mut self, e: Echo) -> Vec<GossipEvent> {
+        let mut events = Vec::new();
+        self.echo_sent.remove(&e.host);
+        let current = self
+            .states
+            .get(&e.host)
+            .is_some_and(|s| s.heartbeat.generation == e.generation && !s.is_dead_state());
+        if current
+            && let Some(p) = self.peers.get_mut(&e.host)
+            && !p.alive
+            && p.left_since.is_none()
+        {
+            p.alive = true;
+            events.push(GossipEvent::NodeUp {
+                host: e.host,
+                addr: p.addr,
+            });
         }
+        events
     }
 
     /// What to send for a request digest: states newer than its version, or everything if
@@ -541,8 +592,8 @@ impl Gossiper {
         events: &mut Vec<GossipEvent>,
     ) {
         let addr = parse_addr(&remote);
-        // Not alive yet: the state may be stale news of a dead node. It becomes alive when we
-        // see its heartbeat move.
+        // Not alive yet: the state may be stale news of a dead node. When its heartbeat moves
+        // we probe it with an ECHO, and its answer marks it up.
         let mut peer = Peer {
             addr,
             alive: false,
@@ -581,7 +632,7 @@ impl Gossiper {
         self.fd.remove(&host);
         self.fd.report(&host, now);
         if !remote.is_dead_state() {
-            self.mark_alive(host, events);
+            self.probe(now, host);
         }
     }
 
@@ -612,19 +663,33 @@ impl Gossiper {
         if beat {
             self.fd.report(&host, now);
             if !dead {
-                self.mark_alive(host, events);
+                self.probe(now, host);
             }
         }
     }
 
-    fn mark_alive(&mut self, host: HostId, events: &mut Vec<GossipEvent>) {
-        if let Some(p) = self.peers.get_mut(&host)
-            && !p.alive
-            && p.left_since.is_none()
+    /// Sends an ECHO to a node we have reason to think is up but have not marked up.
+    fn probe(&mut self, now: Instant, host: HostId) {
+        let Some(p) = self.peers.get(&host) else {
+            return;
+        };
+        let (false, None, Some(to)) = (p.alive, p.left_since, p.addr) else {
+            return;
+        };
+        if let Some(sent) = self.echo_sent.get(&host)
+            && now.saturating_duration_since(*sent) < self.config.echo_retry
         {
-            p.alive = true;
-            events.push(GossipEvent::NodeUp { host, addr: p.addr });
+            return;
         }
+        self.echo_sent.insert(host, now);
+        self.outbox.push(Outgoing {
+            to,
+            msg: GossipMessage::Echo(Echo {
+                cluster: self.local.cluster_name.clone(),
+                host: self.local.host_id,
+                generation: self.local.generation,
+            }),
+        });
     }
 
     fn on_change(
@@ -697,21 +762,28 @@ mod tests {
         g
     }
 
-    /// Runs one full SYN/ACK/ACK2 exchange from `a` to `b`.
+    /// Runs a SYN from `a` to `b` and everything it sets off (ACK, ACK2, ECHOs) between
+    /// the two, until quiet.
     fn exchange(
         a: &mut Gossiper,
         b: &mut Gossiper,
         now: Instant,
     ) -> (Vec<GossipEvent>, Vec<GossipEvent>) {
         let (mut ea, mut eb) = (Vec::new(), Vec::new());
-        let syn = a.syn();
-        let (acks, e) = b.handle(now, a.local.addr, syn);
-        eb.extend(e);
-        for ack in acks {
-            let (ack2s, e) = a.handle(now, b.local.addr, ack.msg);
-            ea.extend(e);
-            for m in ack2s {
-                eb.extend(b.handle(now, a.local.addr, m.msg).1);
+        let mut q: Vec<(bool, GossipMessage)> = vec![(false, a.syn())];
+        while let Some((to_a, msg)) = q.pop() {
+            let (dst, src, ev) = if to_a {
+                (&mut *a, b.local.addr, &mut ea)
+            } else {
+                (&mut *b, a.local.addr, &mut eb)
+            };
+            let (out, e) = dst.handle(now, src, msg);
+            ev.extend(e);
+            let (a_addr, b_addr) = (a.local.addr, b.local.addr);
+            for o in out {
+                if o.to == a_addr || o.to == b_addr {
+                    q.push((o.to == a_addr, o.msg));
+                }
             }
         }
         (ea, eb)
@@ -768,6 +840,53 @@ mod tests {
             let (out, _) = a.tick(t + Duration::from_secs(k), &mut rng);
             assert!(out.iter().any(|o| o.to == b.local.addr));
         }
+    }
+
+    #[test]
+    fn second_hand_news_is_confirmed_by_echo() {
+        let t = Instant::now();
+        let mut rng = StdRng::seed_from_u64(5);
+        let (mut a, mut b, mut c) = (node(1, 1), node(2, 1), node(3, 1));
+        // a hears of c only through b: whatever a sends c is lost.
+        for k in 0..6 {
+            let now = t + Duration::from_secs(k);
+            for g in [&mut a, &mut b, &mut c] {
+                g.tick(now, &mut rng);
+            }
+            exchange(&mut c, &mut b, now);
+            exchange(&mut b, &mut a, now);
+        }
+        assert!(a.endpoint_state(&c.local.host_id).is_some());
+        assert!(a.is_alive(&b.local.host_id));
+        assert!(!a.is_alive(&c.local.host_id));
+        // The next heartbeat news makes a probe c; once c answers, it is up.
+        let now = t + Duration::from_secs(10);
+        c.tick(now, &mut rng);
+        exchange(&mut c, &mut b, now);
+        let (acks, _) = b.handle(now, a.local.addr, a.syn());
+        let mut echo = None;
+        for ack in acks {
+            let (out, _) = a.handle(now, b.local.addr, ack.msg);
+            echo = out.into_iter().find(|o| o.to == c.local.addr);
+        }
+        let echo = echo.expect("a probes c");
+        assert!(matches!(echo.msg, GossipMessage::Echo(_)));
+        let (replies, _) = c.handle(now, a.local.addr, echo.msg);
+        let (_, ev) = a.handle(now, c.local.addr, replies[0].msg.clone());
+        assert_eq!(
+            ev,
+            vec![GossipEvent::NodeUp {
+                host: c.local.host_id,
+                addr: Some(c.local.addr)
+            }]
+        );
+        // A reply from an incarnation we do not know changes nothing.
+        let stale = GossipMessage::EchoReply(Echo {
+            cluster: "c".into(),
+            host: b.local.host_id,
+            generation: 99,
+        });
+        assert!(a.handle(now, b.local.addr, stale).1.is_empty());
     }
 
     #[test]

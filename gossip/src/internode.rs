@@ -40,8 +40,9 @@ pub enum MessageType {
     GossipSyn,
     GossipAck,
     GossipAck2,
-    /// Liveness probe before marking a node up (Cassandra's ECHO).
+    /// Liveness probe before marking a node up (Cassandra's ECHO), and its answer.
     Echo,
+    EchoReply,
     MutationRequest,
     MutationResponse,
     ReadRequest,
@@ -74,6 +75,7 @@ impl MessageType {
             GossipAck => 0x02,
             GossipAck2 => 0x03,
             Echo => 0x04,
+            EchoReply => 0x05,
             MutationRequest => 0x10,
             MutationResponse => 0x11,
             ReadRequest => 0x12,
@@ -104,6 +106,7 @@ impl MessageType {
             0x02 => GossipAck,
             0x03 => GossipAck2,
             0x04 => Echo,
+            0x05 => EchoReply,
             0x10 => MutationRequest,
             0x11 => MutationResponse,
             0x12 => ReadRequest,
@@ -169,6 +172,8 @@ impl Frame {
             GossipMessage::Syn(_) => MessageType::GossipSyn,
             GossipMessage::Ack(_) => MessageType::GossipAck,
             GossipMessage::Ack2(_) => MessageType::GossipAck2,
+            GossipMessage::Echo(_) => MessageType::Echo,
+            GossipMessage::EchoReply(_) => MessageType::EchoReply,
         };
         Frame {
             msg_type,
@@ -181,9 +186,11 @@ impl Frame {
     /// The gossip message inside a gossip frame.
     pub fn to_gossip(&self) -> Result<GossipMessage, FrameError> {
         match self.msg_type {
-            MessageType::GossipSyn | MessageType::GossipAck | MessageType::GossipAck2 => {
-                Ok(codec::decode(&self.payload)?)
-            }
+            MessageType::GossipSyn
+            | MessageType::GossipAck
+            | MessageType::GossipAck2
+            | MessageType::Echo
+            | MessageType::EchoReply => Ok(codec::decode(&self.payload)?),
             other => Err(FrameError::NotGossip(other)),
         }
     }

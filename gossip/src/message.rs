@@ -1,7 +1,7 @@
 //! The three gossip messages (Cassandra's `GossipDigestSyn`, `GossipDigestAck`,
 //! `GossipDigestAck2`). A round is: the initiator sends digests (SYN); the receiver answers
 //! with what the initiator lacks and asks for what it lacks itself (ACK); the initiator sends
-//! what was asked for (ACK2). Each message names the cluster so a node wired to the wrong
+//! what was asked for (ACK2). ECHO probes a node directly before it is marked up. Each message names the cluster so a node wired to the wrong
 //! cluster's seeds cannot merge two clusters.
 
 use crate::ring::HostId;
@@ -38,11 +38,23 @@ pub struct Ack2 {
     pub deltas: Vec<Delta>,
 }
 
+/// Cassandra's ECHO: a direct liveness probe. A node is marked up only after it answers one,
+/// so a node we hear about only through third parties (say, across a one-way partition) is
+/// not routed to. `host`/`generation` name the sender (request) or the responder (reply).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Echo {
+    pub cluster: String,
+    pub host: HostId,
+    pub generation: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GossipMessage {
     Syn(Syn),
     Ack(Ack),
     Ack2(Ack2),
+    Echo(Echo),
+    EchoReply(Echo),
 }
 
 impl GossipMessage {
@@ -51,6 +63,7 @@ impl GossipMessage {
             GossipMessage::Syn(m) => &m.cluster,
             GossipMessage::Ack(m) => &m.cluster,
             GossipMessage::Ack2(m) => &m.cluster,
+            GossipMessage::Echo(m) | GossipMessage::EchoReply(m) => &m.cluster,
         }
     }
 }
