@@ -274,3 +274,48 @@ fn rounds_to_converge_grow_slowly() {
     // Gossip spreads epidemically; 20 nodes must not take four times as long as 5.
     assert!(worst[&20] <= 4 * worst[&5].max(5), "{worst:?}");
 }
+
+#[test]
+fn decommission_and_quick_restart_in_place() {
+    for seed in 0..4 {
+        let mut sim = Sim::new(8, seed, 0.1);
+        sim.run_until_converged(BOUND).expect("cold start");
+
+        // Node 3 leaves the ring, then stops.
+        sim.nodes[3].g.set_local_state(AppKey::Status, "LEFT");
+        let mut rounds = 0;
+        while !(0..8).filter(|&i| i != 3).all(|i| {
+            sim.nodes[i]
+                .events
+                .iter()
+                .any(|e| matches!(e, GossipEvent::NodeRemoved { host: h, .. } if *h == host(3)))
+        }) {
+            sim.round();
+            rounds += 1;
+            assert!(rounds < BOUND, "LEFT did not spread (seed {seed})");
+        }
+        sim.nodes[3].running = false;
+        for i in (0..8).filter(|&i| i != 3) {
+            let ring = sim.nodes[i].g.ring();
+            assert!(ring.host(&host(3)).is_none());
+            assert_eq!(ring.hosts().count(), 7);
+        }
+
+        // Node 4 crashes and is back on the same address before anyone convicts it.
+        for node in sim.nodes.iter_mut() {
+            node.events.clear();
+        }
+        sim.nodes[4].g = make(4, 2, 1, sim.seeds.clone(), "sim");
+        sim.run_until_converged(BOUND).expect("restart in place");
+        for (i, node) in sim.nodes.iter().enumerate() {
+            if i == 4 || i == 3 {
+                continue;
+            }
+            assert!(!node.events.iter().any(|e| matches!(e,
+                GossipEvent::NodeJoined { host: h, .. }
+                | GossipEvent::NodeAddressChanged { host: h, .. } if *h == host(4))));
+            let st = node.g.endpoint_state(&host(4)).unwrap();
+            assert_eq!(st.heartbeat.generation, 2);
+        }
+    }
+}
