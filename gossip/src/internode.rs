@@ -43,6 +43,10 @@ pub enum MessageType {
     /// Liveness probe before marking a node up (Cassandra's ECHO), and its answer.
     Echo,
     EchoReply,
+    /// First frame on every connection: the connecting node's internode address (UTF-8
+    /// `ip:port`), so replies and gossip can be addressed to it rather than to an ephemeral
+    /// source port.
+    Handshake,
     MutationRequest,
     MutationResponse,
     ReadRequest,
@@ -76,6 +80,7 @@ impl MessageType {
             GossipAck2 => 0x03,
             Echo => 0x04,
             EchoReply => 0x05,
+            Handshake => 0x06,
             MutationRequest => 0x10,
             MutationResponse => 0x11,
             ReadRequest => 0x12,
@@ -107,6 +112,7 @@ impl MessageType {
             0x03 => GossipAck2,
             0x04 => Echo,
             0x05 => EchoReply,
+            0x06 => Handshake,
             0x10 => MutationRequest,
             0x11 => MutationResponse,
             0x12 => ReadRequest,
