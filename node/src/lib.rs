@@ -3,4 +3,5 @@
 pub mod config;
 pub mod identity;
 pub mod logging;
+pub mod messaging;
 pub mod run;

@@ -276,7 +276,10 @@ impl Executor {
         let keyspace = req.keyspace.clone().or_else(|| session.keyspace.clone());
         // One timestamp for every statement of the batch, as Cassandra does: the batch is
         // one write, and ties between its statements resolve by value.
-        let timestamp = Some(req.default_timestamp.unwrap_or_else(|| self.next_timestamp()));
+        let timestamp = Some(
+            req.default_timestamp
+                .unwrap_or_else(|| self.next_timestamp()),
+        );
         let mut children: Vec<(Arc<Prepared>, Values)> = Vec::with_capacity(req.queries.len());
         for q in &req.queries {
             match q {
