@@ -1,5 +1,6 @@
 //! The node: configuration and the wiring of engine, CQL server and cluster services.
 
+pub mod cluster;
 pub mod config;
 pub mod identity;
 pub mod logging;
