@@ -204,7 +204,7 @@ impl GossipService {
         let addrs: BTreeMap<String, ()> = self
             .peers()
             .into_iter()
-            .filter(|p| !p.status.as_deref().is_some_and(|s| s == "LEFT"))
+            .filter(|p| p.status.as_deref().is_none_or(|s| s != "LEFT"))
             .filter_map(|p| p.internode.map(|a| (a.to_string(), ())))
             .collect();
         let text: String = addrs.keys().map(|a| format!("{a}\n")).collect();
