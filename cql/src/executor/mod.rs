@@ -2,7 +2,9 @@
 //! values, turns statements into engine mutations and reads, and builds result sets.
 
 pub mod binds;
+pub mod current;
 pub mod ddl;
+pub mod lwt;
 pub mod modify;
 pub mod paging;
 pub mod restrictions;
@@ -255,7 +257,9 @@ impl Executor {
                 &schema,
             )
             .await?;
+        // LWT results always carry their metadata: its columns depend on the outcome.
         if params.skip_metadata
+            && !lwt::has_conditions(&prepared.parsed.statement)
             && let ResultBody::Rows(rows) = &mut outcome.body
         {
             rows.metadata.no_metadata = true;
@@ -276,7 +280,10 @@ impl Executor {
         let keyspace = req.keyspace.clone().or_else(|| session.keyspace.clone());
         // One timestamp for every statement of the batch, as Cassandra does: the batch is
         // one write, and ties between its statements resolve by value.
-        let timestamp = Some(req.default_timestamp.unwrap_or_else(|| self.next_timestamp()));
+        let timestamp = Some(
+            req.default_timestamp
+                .unwrap_or_else(|| self.next_timestamp()),
+        );
         let mut children: Vec<(Arc<Prepared>, Values)> = Vec::with_capacity(req.queries.len());
         for q in &req.queries {
             match q {
@@ -300,6 +307,12 @@ impl Executor {
                     children.push((self.lookup_prepared(id)?, values.clone()))
                 }
             }
+        }
+        if children
+            .iter()
+            .any(|(p, _)| lwt::has_conditions(&p.parsed.statement))
+        {
+            return self.conditional_batch(&schema, req, &children).await;
         }
         let mut mutations = Vec::new();
         for (p, values) in &children {
@@ -336,6 +349,29 @@ impl Executor {
         Ok(Outcome::new(ResultBody::Void))
     }
 
+    async fn conditional_batch(
+        &self,
+        schema: &Arc<Schema>,
+        req: &BatchRequest,
+        children: &[(Arc<Prepared>, Values)],
+    ) -> CqlResult<Outcome> {
+        let kind = match req.batch_type {
+            0 => crate::parser::ast::BatchKind::Logged,
+            1 => crate::parser::ast::BatchKind::Unlogged,
+            _ => crate::parser::ast::BatchKind::Counter,
+        };
+        let bounds = children
+            .iter()
+            .map(|(p, v)| binds::Bound::new(&p.bind_specs, &p.parsed.bind_names, v))
+            .collect::<CqlResult<Vec<_>>>()?;
+        let refs: Vec<_> = children
+            .iter()
+            .zip(&bounds)
+            .map(|((p, _), b)| (p.keyspace.clone(), &p.parsed.statement, b))
+            .collect();
+        lwt::execute_batch(self, schema, kind, &refs).await
+    }
+
     /// Runs one parsed statement.
     async fn run(
         &self,
@@ -348,6 +384,7 @@ impl Executor {
     ) -> CqlResult<Outcome> {
         match statement {
             Statement::Select(s) => select::execute(self, schema, keyspace, s, bound, params),
+            s if lwt::has_conditions(s) => lwt::execute(self, schema, keyspace, s, bound).await,
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let ctx = modify::WriteContext {
                     executor: self,
