@@ -78,6 +78,10 @@ async fn lwt(session: &Session, cql: &str, values: impl SerializeRow) -> (bool, 
     (applied, names)
 }
 
+type Nested = HashMap<i32, Vec<BTreeSet<i32>>>;
+/// `[applied]`, k, c, s, v
+type NotApplied = (bool, i32, i32, Option<i32>, Option<i32>);
+
 #[derive(Debug, Clone, PartialEq, scylla::SerializeValue, scylla::DeserializeValue)]
 struct Addr {
     street: Option<String>,
@@ -153,8 +157,7 @@ async fn collections_element_updates() {
     assert_eq!(s, BTreeSet::from(["b".to_string(), "c".to_string()]));
     assert_eq!(m, HashMap::from([("x".to_string(), 7)]));
 
-    let nested: HashMap<i32, Vec<BTreeSet<i32>>> =
-        HashMap::from([(1, vec![BTreeSet::from([1, 2]), BTreeSet::from([3])])]);
+    let nested: Nested = HashMap::from([(1, vec![BTreeSet::from([1, 2]), BTreeSet::from([3])])]);
     session
         .query_unpaged(
             q("INSERT INTO {ks}.c (k, nested, fl) VALUES (2, ?, ?)"),
@@ -162,7 +165,7 @@ async fn collections_element_updates() {
         )
         .await
         .unwrap();
-    let got: Vec<(HashMap<i32, Vec<BTreeSet<i32>>>, Vec<i32>)> = rows(
+    let got: Vec<(Nested, Vec<i32>)> = rows(
         &session,
         &q("SELECT nested, fl FROM {ks}.c WHERE k = 2"),
         (),
@@ -328,8 +331,7 @@ async fn lightweight_transactions() {
     let (applied, names) = lwt(&session, &ins, (1, 1, 2)).await;
     assert!(!applied);
     assert_eq!(names, ["[applied]", "k", "c", "s", "v"]);
-    let got: Vec<(bool, i32, i32, Option<i32>, Option<i32>)> =
-        rows(&session, &ins, (1, 1, 2)).await;
+    let got: Vec<NotApplied> = rows(&session, &ins, (1, 1, 2)).await;
     assert_eq!(got, vec![(false, 1, 1, None, Some(1))]);
 
     let upd = format!("UPDATE {ks}.lw SET v = ? WHERE k = 1 AND c = 1 IF v = ?");
