@@ -317,3 +317,17 @@ def test_cqlsh_lwt_output(node, session, tables):
         "-----------+---",
         "     False | 1",
     ], out.stdout + out.stderr
+
+
+def test_deeply_nested_input_is_refused_not_fatal(session, tables):
+    ks = tables
+    deep_type = "frozen<list<" * 300 + "int" + ">>" * 300
+    deep_value = "[" * 5000 + "1" + "]" * 5000
+    for cql in [
+        f"CREATE TABLE {ks}.deep (k int PRIMARY KEY, v {deep_type})",
+        f"INSERT INTO {ks}.coll (k, l) VALUES (1, {deep_value})",
+    ]:
+        with pytest.raises(Exception):
+            session.execute(cql)
+    # The node is still serving.
+    assert session.execute(f"SELECT k FROM {ks}.coll WHERE k = 1").one() is not None
