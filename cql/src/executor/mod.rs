@@ -2,7 +2,10 @@
 //! values, turns statements into engine mutations and reads, and builds result sets.
 
 pub mod binds;
+pub mod current;
 pub mod ddl;
+pub mod limits;
+pub mod lwt;
 pub mod modify;
 pub mod paging;
 pub mod restrictions;
@@ -172,6 +175,7 @@ impl Executor {
         query: &str,
         params: &QueryParameters,
     ) -> CqlResult<Outcome> {
+        limits::check_nesting(query)?;
         let parsed = parser::parse(query)?;
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let schema = self.schema();
@@ -202,6 +206,7 @@ impl Executor {
         if let Some(p) = self.prepared.read().expect("prepared lock").get(&id) {
             return Ok(prepared_body(p));
         }
+        limits::check_nesting(query)?;
         let parsed = parser::parse(query)?;
         let schema = self.schema();
         let analysis = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
@@ -255,7 +260,9 @@ impl Executor {
                 &schema,
             )
             .await?;
+        // LWT results always carry their metadata: its columns depend on the outcome.
         if params.skip_metadata
+            && !lwt::has_conditions(&prepared.parsed.statement)
             && let ResultBody::Rows(rows) = &mut outcome.body
         {
             rows.metadata.no_metadata = true;
@@ -284,6 +291,7 @@ impl Executor {
         for q in &req.queries {
             match q {
                 BatchQuery::Query { query, values } => {
+                    limits::check_nesting(query)?;
                     let parsed = parser::parse(query)?;
                     let analysis = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
                     children.push((
@@ -303,6 +311,12 @@ impl Executor {
                     children.push((self.lookup_prepared(id)?, values.clone()))
                 }
             }
+        }
+        if children
+            .iter()
+            .any(|(p, _)| lwt::has_conditions(&p.parsed.statement))
+        {
+            return self.conditional_batch(&schema, req, &children).await;
         }
         let mut mutations = Vec::new();
         for (p, values) in &children {
@@ -339,6 +353,29 @@ impl Executor {
         Ok(Outcome::new(ResultBody::Void))
     }
 
+    async fn conditional_batch(
+        &self,
+        schema: &Arc<Schema>,
+        req: &BatchRequest,
+        children: &[(Arc<Prepared>, Values)],
+    ) -> CqlResult<Outcome> {
+        let kind = match req.batch_type {
+            0 => crate::parser::ast::BatchKind::Logged,
+            1 => crate::parser::ast::BatchKind::Unlogged,
+            _ => crate::parser::ast::BatchKind::Counter,
+        };
+        let bounds = children
+            .iter()
+            .map(|(p, v)| binds::Bound::new(&p.bind_specs, &p.parsed.bind_names, v))
+            .collect::<CqlResult<Vec<_>>>()?;
+        let refs: Vec<_> = children
+            .iter()
+            .zip(&bounds)
+            .map(|((p, _), b)| (p.keyspace.clone(), &p.parsed.statement, b))
+            .collect();
+        lwt::execute_batch(self, schema, kind, &refs).await
+    }
+
     /// Runs one parsed statement.
     async fn run(
         &self,
@@ -351,6 +388,7 @@ impl Executor {
     ) -> CqlResult<Outcome> {
         match statement {
             Statement::Select(s) => select::execute(self, schema, keyspace, s, bound, params),
+            s if lwt::has_conditions(s) => lwt::execute(self, schema, keyspace, s, bound).await,
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let ctx = modify::WriteContext {
                     executor: self,

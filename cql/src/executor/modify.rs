@@ -9,13 +9,12 @@ use shoal_engine::{
 
 use super::binds::{Bound, resolve_table};
 use super::restrictions::{self, Partitions, key_value};
-use super::value;
-use super::{Executor, now_seconds};
+use super::{Executor, current, now_seconds, value};
 use crate::error::{CqlError, CqlResult};
 use crate::parser::ast::*;
 use crate::schema::{ColumnDef, ColumnKind, Schema, TableDef};
-use crate::types::CqlType;
 use crate::types::literal::{BindSource, Evaluated, evaluate};
+use crate::types::{CqlType, Value, codec, compare};
 
 /// Cassandra's cap on TTLs: 20 years.
 pub const MAX_TTL: i64 = 630_720_000;
@@ -245,7 +244,7 @@ fn partition_key_bytes(table: &TableDef, components: &[Bytes]) -> CqlResult<Byte
     Ok(Bytes::from(shoal_gossip::partitioner::compose_key(&refs)))
 }
 
-fn clustering_bytes(table: &TableDef, components: &[Bytes]) -> CqlResult<Bytes> {
+pub(crate) fn clustering_bytes(table: &TableDef, components: &[Bytes]) -> CqlResult<Bytes> {
     for (c, v) in table.clustering().iter().zip(components) {
         if v.len() > MAX_KEY_LEN {
             return Err(CqlError::invalid(format!(
@@ -258,7 +257,7 @@ fn clustering_bytes(table: &TableDef, components: &[Bytes]) -> CqlResult<Bytes> 
     restrictions::encode_prefix(table, components)
 }
 
-fn new_mutation(table: &TableDef, pk: &[Bytes]) -> CqlResult<Mutation> {
+pub(crate) fn new_mutation(table: &TableDef, pk: &[Bytes]) -> CqlResult<Mutation> {
     let key = partition_key_bytes(table, pk)?;
     let token = shoal_gossip::partitioner::token(&key);
     Ok(Mutation {
@@ -499,36 +498,85 @@ fn check_write_where(table: &TableDef, where_: &restrictions::Where) -> CqlResul
     Ok(())
 }
 
+/// Reads one row's current state on first need: list operations by index or by value are
+/// read-before-write in Cassandra too, and they see the state before the statement.
+struct RowReader<'a> {
+    ex: &'a Executor,
+    table: &'a TableDef,
+    token: i64,
+    key: Bytes,
+    clustering: Bytes,
+    cached: Option<current::Current>,
+}
+
+impl<'a> RowReader<'a> {
+    fn new(ctx: &WriteContext<'a>, table: &'a TableDef, m: &Mutation, clustering: Bytes) -> Self {
+        RowReader {
+            ex: ctx.executor,
+            table,
+            token: m.token,
+            key: m.key.clone(),
+            clustering,
+            cached: None,
+        }
+    }
+
+    fn elements(&mut self, col: &ColumnDef) -> CqlResult<Vec<(Bytes, Bytes)>> {
+        if self.cached.is_none() {
+            self.cached = Some(current::read_row(
+                self.ex,
+                self.table,
+                self.token,
+                &self.key,
+                &self.clustering,
+            )?);
+        }
+        let c = self.cached.as_ref().expect("read above");
+        let row = if col.kind == ColumnKind::Static {
+            c.static_row.as_ref()
+        } else {
+            c.row.as_ref()
+        };
+        Ok(current::elements(row, col))
+    }
+}
+
+fn target_name(t: &ColumnTarget) -> &String {
+    match t {
+        ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => n,
+    }
+}
+
 fn update(ctx: &WriteContext, up: &UpdateStatement, binds: &Bound) -> CqlResult<Vec<Mutation>> {
     let table = stored_table(ctx, &up.table)?;
     check_no_conditions(up.conditions.is_some())?;
+    if table.is_counter && up.using.ttl.is_some() {
+        return Err(CqlError::invalid(
+            "Cannot provide custom TTL for counter updates",
+        ));
+    }
     let params = write_params(ctx, &table, &up.using, binds)?;
     let where_ = restrictions::analyze(&table, &up.where_clause, binds)?;
     check_write_where(&table, &where_)?;
     let keys = partition_keys(&table, &where_)?;
 
-    let mut static_row = Row::default();
-    let mut row = Row::default();
-    let mut regular = false;
+    let mut statics: Vec<(&ColumnDef, &Assignment)> = Vec::new();
+    let mut regulars: Vec<(&ColumnDef, &Assignment)> = Vec::new();
     for a in &up.assignments {
-        let (name, col) = match &a.target {
-            ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => {
-                (n, table.column_or_err(n)?)
-            }
-        };
+        let name = target_name(&a.target);
+        let col = table.column_or_err(name)?;
         if col.is_primary_key() {
             return Err(CqlError::invalid(format!(
                 "PRIMARY KEY part {name} found in SET part"
             )));
         }
-        let target = if col.kind == ColumnKind::Static {
-            &mut static_row
+        if col.kind == ColumnKind::Static {
+            statics.push((col, a));
         } else {
-            regular = true;
-            &mut row
-        };
-        apply_assignment(target, col, a, &params, binds, table.is_counter)?;
+            regulars.push((col, a));
+        }
     }
+    let regular = !regulars.is_empty();
     let ckeys = match where_.full_clustering_keys(&table) {
         Some(k) => k,
         None if !regular
@@ -554,26 +602,109 @@ fn update(ctx: &WriteContext, up: &UpdateStatement, binds: &Bound) -> CqlResult<
             )));
         }
     };
-    sort_row(&mut row);
-    sort_row(&mut static_row);
     let mut out = Vec::with_capacity(keys.len());
     for pk in &keys {
         let mut m = new_mutation(&table, pk)?;
+        let mut static_row = Row::default();
+        let mut reader = RowReader::new(ctx, &table, &m, Bytes::new());
+        for (col, a) in &statics {
+            apply_assignment(
+                &mut static_row,
+                col,
+                a,
+                &params,
+                binds,
+                table.is_counter,
+                &mut reader,
+            )?;
+        }
         if regular || table.clustering_len == 0 {
             for ck in &ckeys {
-                let mut r = row.clone();
-                r.clustering = clustering_bytes(&table, ck)?;
+                let clustering = clustering_bytes(&table, ck)?;
+                let mut r = Row {
+                    clustering: clustering.clone(),
+                    ..Default::default()
+                };
+                let mut reader = RowReader::new(ctx, &table, &m, clustering);
+                for (col, a) in &regulars {
+                    apply_assignment(
+                        &mut r,
+                        col,
+                        a,
+                        &params,
+                        binds,
+                        table.is_counter,
+                        &mut reader,
+                    )?;
+                }
+                sort_row(&mut r);
                 m.rows.push(r);
             }
         }
+        sort_row(&mut static_row);
         if !static_row.cells.is_empty() || !static_row.complex_deletions.is_empty() {
-            m.static_row = Some(static_row.clone());
+            m.static_row = Some(static_row);
         }
         m.rows.sort_by(|a, b| a.clustering.cmp(&b.clustering));
         m.rows.dedup_by(|a, b| a.clustering == b.clustering);
         out.push(m);
     }
     Ok(out)
+}
+
+/// Cassandra's rendering of an operation in its error messages.
+fn operation_text(a: &Assignment) -> String {
+    let name = target_name(&a.target);
+    match (&a.target, &a.value) {
+        (ColumnTarget::Element(_, k), AssignValue::Set(t)) => format!("{name}[{k}] = {t}"),
+        (ColumnTarget::Field(_, f), AssignValue::Set(t)) => format!("{name}.{f} = {t}"),
+        (_, AssignValue::Set(t)) => format!("{name} = {t}"),
+        (_, AssignValue::Add(t)) => format!("{name} = {name} + {t}"),
+        (_, AssignValue::Subtract(t)) => format!("{name} = {name} - {t}"),
+        (_, AssignValue::Prepend(t)) => format!("{name} = {t} + {name}"),
+    }
+}
+
+fn element_cell(col: &ColumnDef, path: Bytes, v: Evaluated, p: &WriteParams) -> Option<Cell> {
+    let value = match v {
+        Evaluated::Value(v) => CellValue::Live {
+            value: v,
+            ttl: p.ttl,
+        },
+        Evaluated::Null => CellValue::Tombstone {
+            local_deletion_time: p.now,
+        },
+        Evaluated::Unset => return None,
+    };
+    Some(Cell {
+        column: col.id,
+        path: Some(path),
+        timestamp: p.timestamp,
+        value,
+    })
+}
+
+fn element_tombstone(col: &ColumnDef, path: Bytes, p: &WriteParams) -> Cell {
+    Cell {
+        column: col.id,
+        path: Some(path),
+        timestamp: p.timestamp,
+        value: CellValue::Tombstone {
+            local_deletion_time: p.now,
+        },
+    }
+}
+
+fn list_index(term: &Term, name: &str, binds: &Bound) -> CqlResult<Option<i64>> {
+    match evaluate(&CqlType::Int, term, name, binds)? {
+        Evaluated::Value(b) => Ok(Some(i32::from_be_bytes(
+            b.as_ref()
+                .try_into()
+                .map_err(|_| CqlError::invalid("Invalid list index"))?,
+        ) as i64)),
+        Evaluated::Null => Err(CqlError::invalid("Invalid null value for list index")),
+        Evaluated::Unset => Ok(None),
+    }
 }
 
 fn apply_assignment(
@@ -583,6 +714,7 @@ fn apply_assignment(
     p: &WriteParams,
     binds: &Bound,
     counter_table: bool,
+    reader: &mut RowReader,
 ) -> CqlResult<()> {
     let name = &col.name;
     if counter_table {
@@ -621,92 +753,146 @@ fn apply_assignment(
         });
         return Ok(());
     }
-    if col.ty == CqlType::Counter {
-        return Err(CqlError::invalid(format!(
-            "Invalid operation ({name} = {name} + ?) for non counter column {name}"
-        )));
-    }
+    let invalid = |what: &str| {
+        Err(CqlError::invalid(format!(
+            "Invalid operation ({}) for {what} column {name}",
+            operation_text(a)
+        )))
+    };
+    let multicell = col.ty.is_multicell();
     match (&a.target, &a.value) {
         (ColumnTarget::Column(_), AssignValue::Set(t)) => {
             set_column(row, col, evaluate(&col.ty, t, name, binds)?, p)
         }
-        (ColumnTarget::Column(_), AssignValue::Add(t)) if col.ty.is_multicell() => {
-            match evaluate(&col.ty, t, name, binds)? {
-                Evaluated::Value(b) => {
-                    for (path, val) in value::multicell_elements(&col.ty, &b, p.timestamp)? {
-                        row.cells.push(Cell {
-                            column: col.id,
-                            path: Some(path),
-                            timestamp: p.timestamp,
-                            value: CellValue::Live {
-                                value: val,
-                                ttl: p.ttl,
-                            },
-                        });
+        (ColumnTarget::Column(_), AssignValue::Add(t) | AssignValue::Subtract(t)) => {
+            let add = matches!(a.value, AssignValue::Add(_));
+            match &col.ty {
+                ty if ty.is_collection() && !multicell => invalid("frozen collection"),
+                CqlType::List { .. } | CqlType::Set { .. } | CqlType::Map { .. } if add => {
+                    if let Evaluated::Value(b) = evaluate(&col.ty, t, name, binds)? {
+                        for (path, val) in value::multicell_elements(&col.ty, &b, p.timestamp)? {
+                            row.cells
+                                .extend(element_cell(col, path, Evaluated::Value(val), p));
+                        }
                     }
                     Ok(())
                 }
-                _ => Ok(()),
-            }
-        }
-        (ColumnTarget::Column(_), AssignValue::Subtract(t)) if col.ty.is_multicell() => {
-            let elems_ty = match &col.ty {
-                CqlType::Map { key, .. } => CqlType::Set {
-                    elem: key.clone(),
-                    frozen: false,
-                },
-                other => other.clone(),
-            };
-            if let Evaluated::Value(b) = evaluate(&elems_ty, t, name, binds)? {
-                for path in value::multicell_removal_paths(&col.ty, &b)? {
-                    row.cells.push(Cell {
-                        column: col.id,
-                        path: Some(path),
-                        timestamp: p.timestamp,
-                        value: CellValue::Tombstone {
-                            local_deletion_time: p.now,
-                        },
-                    });
+                CqlType::List { elem, .. } => {
+                    if let Evaluated::Value(b) = evaluate(&col.ty, t, name, binds)? {
+                        let Value::List(items) = codec::decode(&col.ty, &b)? else {
+                            return Ok(());
+                        };
+                        let doomed: Vec<Bytes> = items.iter().map(codec::encode).collect();
+                        for (path, v) in reader.elements(col)? {
+                            if doomed.iter().any(|d| compare::compare(elem, d, &v).is_eq()) {
+                                row.cells.push(element_tombstone(col, path, p));
+                            }
+                        }
+                    }
+                    Ok(())
                 }
+                CqlType::Set { .. } | CqlType::Map { .. } => {
+                    let elems_ty = match &col.ty {
+                        CqlType::Map { key, .. } => CqlType::Set {
+                            elem: key.clone(),
+                            frozen: false,
+                        },
+                        other => other.clone(),
+                    };
+                    if let Evaluated::Value(b) = evaluate(&elems_ty, t, name, binds)? {
+                        for path in value::multicell_removal_paths(&col.ty, &b)? {
+                            row.cells.push(element_tombstone(col, path, p));
+                        }
+                    }
+                    Ok(())
+                }
+                CqlType::Tuple(_) | CqlType::Udt { .. } => invalid("tuple"),
+                CqlType::Counter => Err(CqlError::invalid(
+                    "Cannot mix counter and non counter columns in the same table",
+                )),
+                _ => invalid("non counter"),
             }
-            Ok(())
         }
-        (ColumnTarget::Element(_, key), AssignValue::Set(t))
-            if matches!(col.ty, CqlType::Map { frozen: false, .. }) =>
-        {
-            let CqlType::Map {
+        (ColumnTarget::Column(_), AssignValue::Prepend(t)) => match &col.ty {
+            CqlType::List { frozen: false, .. } => {
+                if let Evaluated::Value(b) = evaluate(&col.ty, t, name, binds)? {
+                    let Value::List(items) = codec::decode(&col.ty, &b)? else {
+                        return Ok(());
+                    };
+                    let paths = value::prepend_paths(p.timestamp, items.len());
+                    for (path, v) in paths.into_iter().zip(&items) {
+                        row.cells.extend(element_cell(
+                            col,
+                            path,
+                            Evaluated::Value(codec::encode(v)),
+                            p,
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            CqlType::List { .. } => invalid("frozen list"),
+            _ => invalid("non list"),
+        },
+        (ColumnTarget::Element(_, key), AssignValue::Set(t)) => match &col.ty {
+            CqlType::Set { .. } => invalid("set"),
+            ty if !ty.is_collection() => invalid("non collection"),
+            _ if !multicell => invalid("frozen collection"),
+            CqlType::Map {
                 key: kt, value: vt, ..
-            } = &col.ty
-            else {
-                unreachable!()
-            };
-            let k = key_value(kt, key, name, binds)?;
-            let path = value::map_path(kt, &k)?;
-            let cell = match evaluate(vt, t, name, binds)? {
-                Evaluated::Value(v) => CellValue::Live {
-                    value: v,
-                    ttl: p.ttl,
-                },
-                Evaluated::Null => CellValue::Tombstone {
-                    local_deletion_time: p.now,
-                },
-                Evaluated::Unset => return Ok(()),
-            };
-            row.cells.push(Cell {
-                column: col.id,
-                path: Some(path),
-                timestamp: p.timestamp,
-                value: cell,
-            });
-            Ok(())
-        }
-        (ColumnTarget::Column(_), AssignValue::Add(_) | AssignValue::Subtract(_)) => {
-            Err(CqlError::invalid(format!(
-                "Invalid operation ({name} = {name} + ?) for non counter column {name}"
-            )))
-        }
+            } => {
+                let k = key_value(kt, key, name, binds)?;
+                let path = value::map_path(kt, &k)?;
+                row.cells
+                    .extend(element_cell(col, path, evaluate(vt, t, name, binds)?, p));
+                Ok(())
+            }
+            CqlType::List { elem, .. } => {
+                let Some(idx) = list_index(key, name, binds)? else {
+                    return Ok(());
+                };
+                let v = evaluate(elem, t, name, binds)?;
+                let existing = reader.elements(col)?;
+                if existing.is_empty() {
+                    return Err(CqlError::invalid(
+                        "Attempted to set an element on a list which is null",
+                    ));
+                }
+                if idx < 0 || idx as usize >= existing.len() {
+                    return Err(CqlError::invalid(format!(
+                        "List index {idx} out of bound, list has size {}",
+                        existing.len()
+                    )));
+                }
+                let path = existing[idx as usize].0.clone();
+                row.cells.extend(element_cell(col, path, v, p));
+                Ok(())
+            }
+            _ => invalid("non collection"),
+        },
+        (ColumnTarget::Field(_, field), AssignValue::Set(t)) => match &col.ty {
+            CqlType::Udt { def, frozen: false } => {
+                let (i, (_, fty)) = def
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (n, _))| n == field)
+                    .ok_or_else(|| {
+                        CqlError::invalid(format!(
+                            "UDT column {name} does not have a field named {field}"
+                        ))
+                    })?;
+                let path = Bytes::copy_from_slice(&(i as u16).to_be_bytes());
+                row.cells
+                    .extend(element_cell(col, path, evaluate(fty, t, name, binds)?, p));
+                Ok(())
+            }
+            CqlType::Udt { .. } => invalid("frozen UDT"),
+            _ => invalid("non-UDT"),
+        },
         _ => Err(CqlError::invalid(format!(
-            "This kind of update of column {name} is not supported yet by this node"
+            "Invalid operation ({}) on column {name}",
+            operation_text(a)
         ))),
     }
 }
@@ -759,69 +945,24 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
         return Ok(out);
     }
 
-    let mut row = Row::default();
-    let mut static_row = Row::default();
-    let mut regular = false;
+    let mut statics: Vec<(&ColumnDef, &ColumnTarget)> = Vec::new();
+    let mut regulars: Vec<(&ColumnDef, &ColumnTarget)> = Vec::new();
     for target in &del.targets {
-        let name = match target {
-            ColumnTarget::Column(n) | ColumnTarget::Element(n, _) | ColumnTarget::Field(n, _) => n,
-        };
+        let name = target_name(target);
         let col = table.column_or_err(name)?;
         if col.is_primary_key() {
             return Err(CqlError::invalid(format!(
                 "Invalid identifier {name} for deletion (should not be a PRIMARY KEY part)"
             )));
         }
-        let r = if col.kind == ColumnKind::Static {
-            &mut static_row
+        check_deletion_target(col, target)?;
+        if col.kind == ColumnKind::Static {
+            statics.push((col, target));
         } else {
-            regular = true;
-            &mut row
-        };
-        match target {
-            ColumnTarget::Column(_) if col.ty.is_multicell() => {
-                r.complex_deletions.push((col.id, deletion))
-            }
-            ColumnTarget::Column(_) => r.cells.push(Cell {
-                column: col.id,
-                path: None,
-                timestamp: params.timestamp,
-                value: CellValue::Tombstone {
-                    local_deletion_time: params.now,
-                },
-            }),
-            ColumnTarget::Element(_, key) => {
-                let kt = match &col.ty {
-                    CqlType::Map {
-                        key, frozen: false, ..
-                    } => (**key).clone(),
-                    CqlType::Set {
-                        elem,
-                        frozen: false,
-                    } => (**elem).clone(),
-                    _ => {
-                        return Err(CqlError::invalid(format!(
-                            "Invalid element deletion for column {name}: not supported yet by this node"
-                        )));
-                    }
-                };
-                let k = key_value(&kt, key, name, binds)?;
-                r.cells.push(Cell {
-                    column: col.id,
-                    path: Some(value::map_path(&kt, &k)?),
-                    timestamp: params.timestamp,
-                    value: CellValue::Tombstone {
-                        local_deletion_time: params.now,
-                    },
-                });
-            }
-            ColumnTarget::Field(..) => {
-                return Err(CqlError::invalid(format!(
-                    "Deleting UDT fields of {name} is not supported yet by this node"
-                )));
-            }
+            regulars.push((col, target));
         }
     }
+    let regular = !regulars.is_empty();
     let ckeys = match where_.full_clustering_keys(&table) {
         Some(k) => k,
         None if !regular => Vec::new(),
@@ -831,25 +972,139 @@ fn delete(ctx: &WriteContext, del: &DeleteStatement, binds: &Bound) -> CqlResult
             ));
         }
     };
-    sort_row(&mut row);
-    sort_row(&mut static_row);
     for pk in &keys {
         let mut m = new_mutation(&table, pk)?;
+        let mut static_row = Row::default();
+        let mut reader = RowReader::new(ctx, &table, &m, Bytes::new());
+        for (col, target) in &statics {
+            delete_target(&mut static_row, col, target, &params, binds, &mut reader)?;
+        }
         if regular {
             for ck in &ckeys {
-                let mut r = row.clone();
-                r.clustering = clustering_bytes(&table, ck)?;
+                let clustering = clustering_bytes(&table, ck)?;
+                let mut r = Row {
+                    clustering: clustering.clone(),
+                    ..Default::default()
+                };
+                let mut reader = RowReader::new(ctx, &table, &m, clustering);
+                for (col, target) in &regulars {
+                    delete_target(&mut r, col, target, &params, binds, &mut reader)?;
+                }
+                sort_row(&mut r);
                 m.rows.push(r);
             }
         }
+        sort_row(&mut static_row);
         if !static_row.cells.is_empty() || !static_row.complex_deletions.is_empty() {
-            m.static_row = Some(static_row.clone());
+            m.static_row = Some(static_row);
         }
         m.rows.sort_by(|a, b| a.clustering.cmp(&b.clustering));
         m.rows.dedup_by(|a, b| a.clustering == b.clustering);
         out.push(m);
     }
     Ok(out)
+}
+
+/// Cassandra's checks on `DELETE col[x]` and `DELETE col.f`, made before any read.
+fn check_deletion_target(col: &ColumnDef, target: &ColumnTarget) -> CqlResult<()> {
+    let name = &col.name;
+    match target {
+        ColumnTarget::Column(_) => Ok(()),
+        ColumnTarget::Element(..) if !col.ty.is_collection() => Err(CqlError::invalid(format!(
+            "Invalid deletion operation for non collection column {name}"
+        ))),
+        ColumnTarget::Element(..) if !col.ty.is_multicell() => Err(CqlError::invalid(format!(
+            "Invalid deletion operation for frozen collection column {name}"
+        ))),
+        ColumnTarget::Element(..) => Ok(()),
+        ColumnTarget::Field(_, field) => match &col.ty {
+            CqlType::Udt { def, frozen: false } => {
+                if def.fields.iter().any(|(n, _)| n == field) {
+                    Ok(())
+                } else {
+                    Err(CqlError::invalid(format!(
+                        "UDT column {name} does not have a field named {field}"
+                    )))
+                }
+            }
+            CqlType::Udt { .. } => Err(CqlError::invalid(format!(
+                "Frozen UDT column {name} does not support field deletions"
+            ))),
+            _ => Err(CqlError::invalid(format!(
+                "Invalid field deletion operation for non-UDT column {name}"
+            ))),
+        },
+    }
+}
+
+fn delete_target(
+    r: &mut Row,
+    col: &ColumnDef,
+    target: &ColumnTarget,
+    params: &WriteParams,
+    binds: &Bound,
+    reader: &mut RowReader,
+) -> CqlResult<()> {
+    let name = &col.name;
+    match target {
+        ColumnTarget::Column(_) if col.ty.is_multicell() => r.complex_deletions.push((
+            col.id,
+            DeletionTime {
+                marked_for_delete_at: params.timestamp,
+                local_deletion_time: params.now,
+            },
+        )),
+        ColumnTarget::Column(_) => r.cells.push(Cell {
+            column: col.id,
+            path: None,
+            timestamp: params.timestamp,
+            value: CellValue::Tombstone {
+                local_deletion_time: params.now,
+            },
+        }),
+        ColumnTarget::Element(_, key) => match &col.ty {
+            CqlType::Map { key: kt, .. } | CqlType::Set { elem: kt, .. } => {
+                let k = key_value(kt, key, name, binds)?;
+                r.cells
+                    .push(element_tombstone(col, value::map_path(kt, &k)?, params));
+            }
+            CqlType::List { .. } => {
+                let Some(idx) = list_index(key, name, binds)? else {
+                    return Ok(());
+                };
+                let existing = reader.elements(col)?;
+                if existing.is_empty() {
+                    return Err(CqlError::invalid(
+                        "Attempted to delete an element from a list which is null",
+                    ));
+                }
+                if idx < 0 || idx as usize >= existing.len() {
+                    return Err(CqlError::invalid(format!(
+                        "List index {idx} out of bound, list has size {}",
+                        existing.len()
+                    )));
+                }
+                r.cells.push(element_tombstone(
+                    col,
+                    existing[idx as usize].0.clone(),
+                    params,
+                ));
+            }
+            _ => check_deletion_target(col, target)?,
+        },
+        ColumnTarget::Field(_, field) => {
+            if let CqlType::Udt { def, .. } = &col.ty
+                && let Some(i) = def.fields.iter().position(|(n, _)| n == field)
+            {
+                r.cells.push(element_tombstone(
+                    col,
+                    Bytes::copy_from_slice(&(i as u16).to_be_bytes()),
+                    params,
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Merges `other` into `into` (same table and partition): used to apply a batch's

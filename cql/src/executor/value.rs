@@ -32,6 +32,29 @@ fn next_list_path(timestamp: i64) -> Bytes {
     }
 }
 
+static PREPEND_CLOCK: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// `n` fresh list-element paths in increasing order, all sorting before every path handed
+/// out so far: appended paths live at or above 2^63, prepended ones below and decreasing,
+/// which is how Cassandra's prepend runs its timeuuid clock backwards.
+pub fn prepend_paths(timestamp: i64, n: usize) -> Vec<Bytes> {
+    let n = n as u64;
+    let base = (1u64 << 63).saturating_sub(timestamp.clamp(0, 1 << 62) as u64);
+    let mut cur = PREPEND_CLOCK.load(Ordering::Relaxed);
+    loop {
+        let start = cur.min(base).saturating_sub(n);
+        match PREPEND_CLOCK.compare_exchange_weak(cur, start, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => {
+                return (start..start + n)
+                    .map(|p| Bytes::copy_from_slice(&p.to_be_bytes()))
+                    .collect();
+            }
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
 /// Splits a serialized non-frozen collection or UDT into (path, cell value) pairs.
 pub fn multicell_elements(
     ty: &CqlType,
