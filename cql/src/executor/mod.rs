@@ -4,7 +4,6 @@
 pub mod binds;
 pub mod current;
 pub mod ddl;
-pub mod limits;
 pub mod lwt;
 pub mod modify;
 pub mod paging;
@@ -175,7 +174,6 @@ impl Executor {
         query: &str,
         params: &QueryParameters,
     ) -> CqlResult<Outcome> {
-        limits::check_nesting(query)?;
         let parsed = parser::parse(query)?;
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let schema = self.schema();
@@ -206,7 +204,6 @@ impl Executor {
         if let Some(p) = self.prepared.read().expect("prepared lock").get(&id) {
             return Ok(prepared_body(p));
         }
-        limits::check_nesting(query)?;
         let parsed = parser::parse(query)?;
         let schema = self.schema();
         let analysis = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
@@ -291,7 +288,6 @@ impl Executor {
         for q in &req.queries {
             match q {
                 BatchQuery::Query { query, values } => {
-                    limits::check_nesting(query)?;
                     let parsed = parser::parse(query)?;
                     let analysis = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
                     children.push((

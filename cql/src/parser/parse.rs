@@ -145,7 +145,15 @@ pub(crate) struct Parser<'a> {
     gaps: Vec<u8>,
     pos: usize,
     binds: Vec<Option<String>>,
+    /// Current nesting of terms, types and selectors: bounded so a hostile statement cannot
+    /// exhaust the stack of the thread parsing it.
+    depth: usize,
 }
+
+/// Deepest nesting of collection literals, tuples, types and selector calls accepted. Real
+/// schemas and literals stay far below it; every later stage (type resolution, codecs)
+/// recurses at most this deep too.
+pub const MAX_DEPTH: usize = 64;
 
 /// A saved position for backtracking; markers recorded after it are forgotten on reset.
 #[derive(Clone, Copy)]
@@ -166,6 +174,7 @@ impl<'a> Parser<'a> {
             gaps,
             pos: 0,
             binds: Vec::new(),
+            depth: 0,
         })
     }
 
@@ -530,8 +539,25 @@ impl<'a> Parser<'a> {
         Ok(None)
     }
 
+    /// Runs `f` one nesting level deeper, refusing past [`MAX_DEPTH`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.custom(format!(
+                "statement nested too deeply (more than {MAX_DEPTH} levels)"
+            )));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     /// `term` without arithmetic (which Shoal does not support): `['-'] simpleTerm`.
     pub(crate) fn term(&mut self) -> PResult<Term> {
+        self.nested(Self::term_inner)
+    }
+
+    fn term_inner(&mut self) -> PResult<Term> {
         if self.at(0, Tok::Minus) {
             self.bump();
             let t = self.simple_term()?;
@@ -732,6 +758,10 @@ impl<'a> Parser<'a> {
     // ---- types ----
 
     pub(crate) fn type_expr(&mut self) -> PResult<TypeExpr> {
+        self.nested(Self::type_expr_inner)
+    }
+
+    fn type_expr_inner(&mut self) -> PResult<TypeExpr> {
         let t = self.tok(0);
         match t.kind {
             Tok::Str => {
@@ -916,6 +946,10 @@ impl<'a> Parser<'a> {
     }
 
     fn selector(&mut self) -> PResult<Selector> {
+        self.nested(Self::selector_inner)
+    }
+
+    fn selector_inner(&mut self) -> PResult<Selector> {
         let mut s = self.selector_base()?;
         while self.at(0, Tok::Dot) {
             self.bump();

@@ -1537,3 +1537,24 @@ fn assorted_real_world_statements() {
         "line 1:38 mismatched input 'IF' expecting EOF (...1 AND c = 2 [IF]...)"
     );
 }
+
+#[test]
+fn deep_nesting_is_a_syntax_error_not_a_crash() {
+    for depth in [65usize, 1000, 100_000] {
+        let list = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let err = parse(&format!("INSERT INTO t (k, v) VALUES (1, {list})")).unwrap_err();
+        assert!(
+            matches!(err, CqlError::Syntax(ref m) if m.contains("nested too deeply")),
+            "{err:?}"
+        );
+        let ty = format!("{}int{}", "frozen<list<".repeat(depth), ">>".repeat(depth));
+        let err = parse(&format!("CREATE TABLE t (k int PRIMARY KEY, v {ty})")).unwrap_err();
+        assert!(
+            matches!(err, CqlError::Syntax(ref m) if m.contains("nested too deeply")),
+            "{err:?}"
+        );
+    }
+    // Just under the limit still parses.
+    let list = format!("{}1{}", "[".repeat(60), "]".repeat(60));
+    parse(&format!("INSERT INTO t (k, v) VALUES (1, {list})")).unwrap();
+}
