@@ -238,8 +238,8 @@ impl TableDef {
     }
 
     /// Builds the column list in Cassandra's order (the order of `SELECT *`): partition key
-    /// and clustering columns by position, then static before regular columns, and within
-    /// each, simple columns before non-frozen collections and UDTs, each by name.
+    /// and clustering columns by position, then static columns by name, then regular
+    /// columns by name (DESCRIBE orders differently: see `describe::create_order`).
     pub fn sort_columns(columns: &mut [ColumnDef]) {
         columns.sort_by(|a, b| {
             let key = |c: &ColumnDef| match c.kind {
