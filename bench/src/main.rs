@@ -255,7 +255,7 @@ async fn main() -> Result<()> {
     println!();
     for r in results.iter() {
         println!(
-            "{} {} {}: {} hosts={} {} cl={:?} concurrency={} connections={} dist={} measured {:.1}s",
+            "{} {} {}: {} hosts={} partitions={} cl={} concurrency={} connections={} dist={} measured {:.1}s",
             r.target,
             r.workload,
             r.phase,

@@ -67,6 +67,18 @@ pub fn normalize_host(h: &str) -> String {
     }
 }
 
+/// The CQL spelling (LOCAL_QUORUM), not the Rust variant name.
+pub fn consistency_name(c: Consistency) -> String {
+    let mut out = String::new();
+    for (i, ch) in format!("{c:?}").chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
 pub fn dist_name(d: KeyDist) -> String {
     match d {
         KeyDist::Sequential => "sequential".into(),
@@ -448,7 +460,13 @@ async fn run_phase(
     }
     let finished = Instant::now();
     let (h, errors) = shared.recorder.take_interval();
-    if !h.is_empty() || errors > 0 {
+    let tail_len = (finished - last_tick).as_secs_f64();
+    if let Some(prev) = timeline.last_mut().filter(|_| tail_len < 0.25) {
+        // A few trailing milliseconds would plot as a wild ops/s spike; fold them into the
+        // last full second instead.
+        prev.ops += h.len();
+        prev.errors += errors;
+    } else if !h.is_empty() || errors > 0 {
         let p = interval_point(
             (finished - start).as_secs_f64(),
             (finished - last_tick).as_secs_f64(),
@@ -499,7 +517,7 @@ async fn run_phase(
         },
         concurrency: cfg.concurrency,
         connections: cfg.connections,
-        consistency: format!("{:?}", cfg.consistency),
+        consistency: consistency_name(cfg.consistency),
         distribution: if spec.name == "populate" {
             "sequential".into()
         } else {
@@ -526,6 +544,12 @@ async fn run_phase(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consistency_names() {
+        assert_eq!(consistency_name(Consistency::LocalQuorum), "LOCAL_QUORUM");
+        assert_eq!(consistency_name(Consistency::One), "ONE");
+    }
 
     #[test]
     fn hosts_get_default_port() {

@@ -132,7 +132,7 @@ pub fn insert_statement(keyspace: &str, table: Table) -> String {
     match table {
         Table::Standard1 => {
             let names: Vec<String> = (0..STRESS_COLUMNS).map(|i| format!("\"C{i}\"")).collect();
-            let marks = vec!["?"; STRESS_COLUMNS + 1].join(", ");
+            let marks = ["?"; STRESS_COLUMNS + 1].join(", ");
             format!(
                 "INSERT INTO \"{keyspace}\".standard1 (key, {}) VALUES ({marks})",
                 names.join(", ")
