@@ -450,7 +450,8 @@ async fn run_phase(
                     (now - last_tick).as_secs_f64(),
                     &h,
                     errors,
-                    now <= measure_start,
+                    // Ticks land a hair after the boundary; judge by the interval's middle.
+                    last_tick + (now - last_tick) / 2 < measure_start,
                 );
                 last_tick = now;
                 println!("{}", progress_line(&label, &p));
@@ -472,7 +473,7 @@ async fn run_phase(
             (finished - last_tick).as_secs_f64(),
             &h,
             errors,
-            finished <= measure_start,
+            last_tick + (finished - last_tick) / 2 < measure_start,
         );
         println!("{}", progress_line(&label, &p));
         timeline.push(p);
