@@ -290,7 +290,11 @@ pub fn render_svg(title: &str, results: &[PhaseResult]) -> String {
                         format!("{:.1},{:.1}", x(p.t_s), y_of(v))
                     })
                     .collect();
-                if !pts.is_empty() {
+                if let [only] = pts.as_slice() {
+                    // A one-second phase has a single point, which a polyline would not show.
+                    let (cx, cy) = only.split_once(',').expect("x,y");
+                    let _ = writeln!(s, r#"<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>"#);
+                } else if !pts.is_empty() {
                     let _ = writeln!(
                         s,
                         r#"<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} points="{}"/>"#,
@@ -302,7 +306,7 @@ pub fn render_svg(title: &str, results: &[PhaseResult]) -> String {
     }
     for (ri, r) in results.iter().enumerate() {
         let color = COLORS[ri % COLORS.len()];
-        let y = h - 24.0 + 0.0 * ri as f64;
+        let y = h - 8.0;
         let xpos = left + 220.0 * ri as f64;
         let _ = writeln!(
             s,
@@ -457,6 +461,15 @@ mod tests {
         // Throughput + p99 + p50 per result.
         assert_eq!(svg.matches("<polyline").count(), 6);
         assert!(svg.contains("t &lt;&amp;&gt; &quot;x&quot;"));
+    }
+
+    #[test]
+    fn svg_marks_single_point_phases() {
+        let mut r = sample("A");
+        r.timeline.truncate(1);
+        let svg = render_svg("one", &[r]);
+        assert_well_formed(&svg);
+        assert_eq!(svg.matches("<circle").count(), 3);
     }
 
     #[test]
