@@ -271,6 +271,12 @@ async fn main() -> Result<()> {
     }
     print!("{}", report::summary_table(&results));
     for r in &results {
+        if r.dropped > 0 {
+            println!(
+                "note: {} {}: {} requests due before the end were never sent (client fell behind the rate)",
+                r.target, r.phase, r.dropped
+            );
+        }
         if r.empty_reads > 0 {
             println!(
                 "note: {} {}: {} of {} reads found no row (populate first?)",

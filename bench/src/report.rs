@@ -31,6 +31,9 @@ pub struct PhaseResult {
     /// Reads that returned no row (unpopulated keys).
     pub empty_reads: u64,
     pub errors: u64,
+    /// Open loop: requests due before the end that were never sent because the run was cut
+    /// off while the client was still behind schedule.
+    pub dropped: u64,
     pub ops_per_s: f64,
     pub latency: LatencySummary,
     pub client_cpu_s: f64,
@@ -358,6 +361,7 @@ mod tests {
             writes: 2000,
             empty_reads: 0,
             errors: 0,
+            dropped: 0,
             ops_per_s: 1000.0,
             latency: LatencySummary {
                 count: 2000,

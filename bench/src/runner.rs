@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::dist::{KeyDist, KeyGen};
 use crate::report::{PhaseResult, progress_line};
-use crate::schedule::intended_offset;
+use crate::schedule::{due_by, intended_offset};
 use crate::stats::{self, LatencySummary, OpKind, Recorder, interval_point};
 use crate::workload::{self, Replication, STRESS_COLUMN_SIZE, Table, Workload};
 
@@ -330,6 +330,9 @@ struct Shared {
     measured_done: AtomicU64,
     stop: AtomicBool,
     errors_logged: AtomicU64,
+    /// Operations handed to the driver; with `tickets` gives the open-loop backlog dropped
+    /// when a run is cut off.
+    started: AtomicU64,
 }
 
 async fn run_phase(
@@ -348,6 +351,7 @@ async fn run_phase(
         measured_done: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         errors_logged: AtomicU64::new(0),
+        started: AtomicU64::new(0),
     });
     let source = Arc::new(source);
     let (points, populate_end) = match *source {
@@ -373,35 +377,71 @@ async fn run_phase(
         })
     };
 
+    // Open loop: one OS thread releases tickets at their intended times. tokio's timer
+    // rounds sleeps up to whole milliseconds, which would be charged to every request's
+    // latency; a thread sleep overshoots by tens of microseconds instead. Tickets queue in
+    // the channel while all workers are busy, and their latency still counts from the
+    // intended time.
+    let feed = spec.rate.map(|rate| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+        let shared = shared.clone();
+        let ops_cap = spec.total_ops;
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            'outer: while !shared.stop.load(Ordering::Relaxed) {
+                let due = due_by(start.elapsed(), rate);
+                while i < due {
+                    let t = start + intended_offset(i, rate);
+                    if end.is_some_and(|e| t >= e) || ops_cap.is_some_and(|c| i >= c) {
+                        break 'outer;
+                    }
+                    if tx.send((i, t)).is_err() {
+                        break 'outer;
+                    }
+                    i += 1;
+                    shared.tickets.store(i, Ordering::Relaxed);
+                }
+                let next = start + intended_offset(i, rate);
+                let wait = next.saturating_duration_since(Instant::now());
+                std::thread::sleep(wait.min(Duration::from_millis(50)));
+            }
+        });
+        Arc::new(tokio::sync::Mutex::new(rx))
+    });
+
     let mut workers = Vec::with_capacity(cfg.concurrency);
     for w in 0..cfg.concurrency.max(1) {
         let shared = shared.clone();
         let session = session.clone();
         let st = st.clone();
         let source = source.clone();
+        let feed = feed.clone();
         let total_ops = spec.total_ops;
         let ops_limit = spec.ops_limit;
-        let rate = spec.rate;
         workers.push(tokio::spawn(async move {
             let mut rng = SmallRng::seed_from_u64(workload::splitmix64(w as u64 ^ 0x5EED));
             loop {
                 if shared.stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let ticket = shared.tickets.fetch_add(1, Ordering::Relaxed);
-                if total_ops.is_some_and(|t| ticket >= t) {
-                    break;
-                }
-                let intended = match rate {
-                    Some(r) => start + intended_offset(ticket, r),
-                    None => Instant::now(),
+                let (ticket, intended) = match &feed {
+                    Some(rx) => {
+                        let next = rx.lock().await.recv().await;
+                        match next {
+                            Some(t) => t,
+                            None => break,
+                        }
+                    }
+                    None => {
+                        let ticket = shared.tickets.fetch_add(1, Ordering::Relaxed);
+                        let now = Instant::now();
+                        if total_ops.is_some_and(|t| ticket >= t) || end.is_some_and(|e| now >= e) {
+                            break;
+                        }
+                        (ticket, now)
+                    }
                 };
-                if end.is_some_and(|e| intended >= e) {
-                    break;
-                }
-                if rate.is_some() {
-                    tokio::time::sleep_until(intended.into()).await;
-                }
+                shared.started.fetch_add(1, Ordering::Relaxed);
                 let measured = intended >= measure_start;
                 let op = source.op(ticket, &mut rng);
                 let res = execute(&session, &st, op, populate_end, points, &mut rng).await;
@@ -444,6 +484,13 @@ async fn run_phase(
             }
             _ = ticker.tick() => {
                 let now = Instant::now();
+                // An overloaded open-loop run builds a backlog; drain it for a bounded time
+                // rather than doubling the run, and report what was left unsent.
+                if let (Some(e), Some(d)) = (end, spec.duration)
+                    && now > e + (d / 10).max(Duration::from_secs(2))
+                {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
                 let (h, errors) = shared.recorder.take_interval();
                 let p = interval_point(
                     (now - start).as_secs_f64(),
@@ -532,6 +579,14 @@ async fn run_phase(
         writes: totals.writes,
         empty_reads: totals.empty_reads,
         errors: totals.errors,
+        dropped: if spec.rate.is_some() {
+            shared
+                .tickets
+                .load(Ordering::Relaxed)
+                .saturating_sub(shared.started.load(Ordering::Relaxed))
+        } else {
+            0
+        },
         ops_per_s: if wall > 0.0 { ops as f64 / wall } else { 0.0 },
         latency,
         client_cpu_s,
