@@ -181,14 +181,14 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten.
+/// A "nice" upper bound for an axis: 1, 2, 2.5 or 5 times a power of ten.
 pub fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
         return 1.0;
     }
     let exp = v.log10().floor();
     let base = 10f64.powf(exp);
-    for m in [1.0, 2.0, 5.0, 10.0] {
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
         if v <= m * base * (1.0 + 1e-9) {
             return m * base;
         }
@@ -489,6 +489,7 @@ mod tests {
         assert_eq!(nice_ceiling(120.0), 200.0);
         assert_eq!(nice_ceiling(4500.0), 5000.0);
         assert_eq!(nice_ceiling(100.0), 100.0);
+        assert_eq!(nice_ceiling(21.0), 25.0);
     }
 
     #[test]
