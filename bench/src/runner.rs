@@ -328,6 +328,7 @@ struct Shared {
     recorder: Recorder,
     tickets: AtomicU64,
     measured_done: AtomicU64,
+    measured_claimed: AtomicU64,
     stop: AtomicBool,
     errors_logged: AtomicU64,
     /// Operations handed to the driver; with `tickets` gives the open-loop backlog dropped
@@ -349,6 +350,7 @@ async fn run_phase(
         recorder: Recorder::default(),
         tickets: AtomicU64::new(0),
         measured_done: AtomicU64::new(0),
+        measured_claimed: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         errors_logged: AtomicU64::new(0),
         started: AtomicU64::new(0),
@@ -441,8 +443,17 @@ async fn run_phase(
                         (ticket, now)
                     }
                 };
-                shared.started.fetch_add(1, Ordering::Relaxed);
                 let measured = intended >= measure_start;
+                // Claim a slot before sending so --ops is exact instead of overshooting by
+                // the requests already in flight.
+                if measured
+                    && let Some(limit) = ops_limit
+                    && shared.measured_claimed.fetch_add(1, Ordering::Relaxed) >= limit
+                {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+                shared.started.fetch_add(1, Ordering::Relaxed);
                 let op = source.op(ticket, &mut rng);
                 let res = execute(&session, &st, op, populate_end, points, &mut rng).await;
                 let latency = intended.elapsed();
@@ -456,11 +467,11 @@ async fn run_phase(
                         }
                     }
                 }
-                if measured {
-                    let done = shared.measured_done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if ops_limit.is_some_and(|l| done >= l) {
-                        shared.stop.store(true, Ordering::Relaxed);
-                    }
+                if measured
+                    && let Some(limit) = ops_limit
+                    && shared.measured_done.fetch_add(1, Ordering::Relaxed) + 1 >= limit
+                {
+                    shared.stop.store(true, Ordering::Relaxed);
                 }
             }
         }));

@@ -93,6 +93,15 @@ fn json_strings(json: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// Each result's own "ops" is the first after its "phase"; the per-second timeline entries
+/// that follow may legitimately be 0.
+fn phase_ops(json: &str) -> Vec<u64> {
+    json.split("\"phase\": ")
+        .skip(1)
+        .filter_map(|chunk| json_ints(chunk, "ops").first().copied())
+        .collect()
+}
+
 fn assert_result_file(json: &str, phases: &[&str]) {
     for field in [
         "\"results\"",
@@ -109,13 +118,7 @@ fn assert_result_file(json: &str, phases: &[&str]) {
         assert!(json.contains(field), "JSON lacks {field}:\n{json}");
     }
     assert_eq!(json_strings(json, "phase"), phases, "{json}");
-    // Each result's own "ops" is the first after its "phase"; the per-second timeline
-    // entries that follow may legitimately be 0.
-    let ops: Vec<u64> = json
-        .split("\"phase\": ")
-        .skip(1)
-        .filter_map(|chunk| json_ints(chunk, "ops").first().copied())
-        .collect();
+    let ops = phase_ops(json);
     assert_eq!(ops.len(), phases.len(), "{json}");
     assert!(ops.iter().all(|&n| n > 0), "ops {ops:?}\n{json}");
     let errors = json_ints(json, "errors");
@@ -193,8 +196,13 @@ fn stress_mixed_open_loop_with_warmup_and_svg() {
 }
 
 #[test]
-fn kv_workload() {
-    populate_and_run("kv", &["--value-size", "256", "--read-ratio", "0.8"]);
+fn kv_workload_stops_at_exactly_ops() {
+    // --ops ends the run long before --duration's 2 s would.
+    let run = populate_and_run(
+        "kv",
+        &["--value-size", "256", "--read-ratio", "0.8", "--ops", "400"],
+    );
+    assert_eq!(phase_ops(&run.json), [300, 400], "{}", run.json);
 }
 
 #[test]
