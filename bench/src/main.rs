@@ -81,7 +81,8 @@ struct Common {
     /// Connections per host.
     #[arg(long, default_value_t = 1)]
     connections: usize,
-    /// Requests in flight (closed loop: workers; open loop: the most that may be late at once).
+    /// Requests in flight at most. Closed loop: the number of workers. Open loop: due requests
+    /// beyond this wait in a queue, and the wait counts in their latency.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Fixed request rate in ops/s (open loop). Without it the run is closed-loop.
