@@ -3,6 +3,7 @@
 
 pub mod binds;
 pub mod ddl;
+pub mod index;
 pub mod modify;
 pub mod paging;
 pub mod restrictions;
@@ -100,6 +101,8 @@ pub struct Executor {
     prepared: RwLock<HashMap<Bytes, Arc<Prepared>>>,
     events: broadcast::Sender<Event>,
     last_timestamp: AtomicI64,
+    /// Stripes serialising writes to indexed partitions (see `index::apply_indexed`).
+    pub(crate) index_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -111,7 +114,7 @@ impl Executor {
     /// open with the stored tables of [`Executor::load_schema`].
     pub fn new(engine: Arc<Engine>, node: NodeInfo, store: SchemaStore, schema: Schema) -> Self {
         let (events, _) = broadcast::channel(1024);
-        Executor {
+        let ex = Executor {
             schema: RwLock::new(Arc::new(schema)),
             engine,
             node,
@@ -120,7 +123,14 @@ impl Executor {
             prepared: RwLock::new(HashMap::new()),
             events,
             last_timestamp: AtomicI64::new(0),
+            index_locks: (0..index::STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        };
+        if let Err(e) = index::rebuild_all(&ex) {
+            tracing::error!("rebuilding secondary indexes: {e}");
         }
+        ex
     }
 
     /// Reads the persisted schema and adds the built-in keyspaces.
@@ -276,7 +286,10 @@ impl Executor {
         let keyspace = req.keyspace.clone().or_else(|| session.keyspace.clone());
         // One timestamp for every statement of the batch, as Cassandra does: the batch is
         // one write, and ties between its statements resolve by value.
-        let timestamp = Some(req.default_timestamp.unwrap_or_else(|| self.next_timestamp()));
+        let timestamp = Some(
+            req.default_timestamp
+                .unwrap_or_else(|| self.next_timestamp()),
+        );
         let mut children: Vec<(Arc<Prepared>, Values)> = Vec::with_capacity(req.queries.len());
         for q in &req.queries {
             match q {
@@ -395,8 +408,17 @@ impl Executor {
         }
     }
 
-    /// Logs and applies mutations, resolving once they may be acknowledged.
+    /// Logs and applies mutations, resolving once they may be acknowledged; secondary
+    /// indexes of the tables they touch are kept consistent.
     pub async fn apply(&self, mutations: Vec<Mutation>) -> CqlResult<()> {
+        if mutations.is_empty() {
+            return Ok(());
+        }
+        index::apply_indexed(self, mutations).await
+    }
+
+    /// Logs and applies mutations as they are, without index maintenance.
+    pub(crate) async fn apply_raw(&self, mutations: Vec<Mutation>) -> CqlResult<()> {
         if mutations.is_empty() {
             return Ok(());
         }
