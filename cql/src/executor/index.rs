@@ -272,6 +272,9 @@ pub struct Touched {
 /// What of `mutations` touches indexed tables. Empty when nothing is indexed.
 pub fn touched(schema: &Schema, mutations: &[Mutation]) -> Vec<Touched> {
     let mut out = Vec::new();
+    if !schema.stored_tables().any(|t| !t.indexes.is_empty()) {
+        return out;
+    }
     for m in mutations {
         let Some(table) = schema
             .keyspaces

@@ -419,9 +419,18 @@ pub fn analyze(
                 }
             }
         }
-        Partitions::Scan {
-            start: token_start,
-            end: token_end,
+        // As Cassandra (CASSANDRA-5573): the minimum token means "unbounded" and a range
+        // that would wrap around the ring selects nothing.
+        let token_start = token_start.filter(|(t, _)| *t != i64::MIN);
+        let token_end = token_end.filter(|(t, _)| *t != i64::MIN);
+        match (token_start, token_end) {
+            (Some((s, si)), Some((e, ei))) if s > e || (s == e && !(si && ei)) => {
+                Partitions::Keys(Vec::new())
+            }
+            _ => Partitions::Scan {
+                start: token_start,
+                end: token_end,
+            },
         }
     };
 

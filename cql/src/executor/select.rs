@@ -893,41 +893,140 @@ fn cast(from: &CqlType, to: &CqlType, b: &[u8]) -> CqlResult<Bytes> {
             V::Text(text)
         }));
     }
-    let as_f64 = |v: &V| -> Option<f64> {
-        Some(match v {
-            V::Tinyint(x) => *x as f64,
-            V::Smallint(x) => *x as f64,
-            V::Int(x) => *x as f64,
-            V::Bigint(x) | V::Counter(x) => *x as f64,
-            V::Float(x) => *x as f64,
-            V::Double(x) => *x,
-            V::Varint(x) => x.to_string().parse().ok()?,
-            V::Decimal { unscaled, scale } => format!("{unscaled}e{}", -scale).parse().ok()?,
-            _ => return None,
-        })
-    };
-    let x = as_f64(&v).ok_or_else(|| {
+    use crate::types::temporal::{DATE_EPOCH, MILLIS_PER_DAY};
+    use num_bigint::BigInt;
+    let refuse = || {
         CqlError::invalid(format!(
             "{} cannot be cast to {}",
             from.cql_name(),
             to.cql_name()
         ))
-    })?;
-    let out = match to {
-        CqlType::Tinyint => V::Tinyint(x as i8),
-        CqlType::Smallint => V::Smallint(x as i16),
-        CqlType::Int => V::Int(x as i32),
-        CqlType::Bigint => V::Bigint(x as i64),
-        CqlType::Float => V::Float(x as f32),
-        CqlType::Double => V::Double(x),
-        CqlType::Varint => V::Varint(num_bigint::BigInt::from(x as i64)),
-        _ => {
-            return Err(CqlError::invalid(format!(
-                "{} cannot be cast to {}",
-                from.cql_name(),
-                to.cql_name()
+    };
+    // Temporal casts of Cassandra's CastFcts: timestamp <-> date, timeuuid -> both.
+    let millis = match &v {
+        V::Timestamp(ms) => Some(*ms),
+        V::Date(d) => Some((*d as i64 - DATE_EPOCH) * MILLIS_PER_DAY),
+        V::Timeuuid(_) => crate::types::functions::timeuuid_millis(b),
+        _ => None,
+    };
+    match (to, millis) {
+        (CqlType::Timestamp, Some(ms)) if !matches!(v, V::Timestamp(_)) => {
+            return Ok(codec::encode(&V::Timestamp(ms)));
+        }
+        (CqlType::Date, Some(ms)) if !matches!(v, V::Date(_)) => {
+            return Ok(codec::encode(&V::Date(
+                (ms.div_euclid(MILLIS_PER_DAY) + DATE_EPOCH) as u32,
             )));
         }
+        (CqlType::Timestamp | CqlType::Date, _) => return Err(refuse()),
+        _ => {}
+    }
+    // Numbers convert as Java's Number.xxxValue(): integers wrap, floating point
+    // truncates towards zero and saturates.
+    enum N {
+        I(BigInt),
+        F(f64),
+        D(BigInt, i32),
+    }
+    let n = match &v {
+        V::Tinyint(x) => N::I(BigInt::from(*x)),
+        V::Smallint(x) => N::I(BigInt::from(*x)),
+        V::Int(x) => N::I(BigInt::from(*x)),
+        V::Bigint(x) | V::Counter(x) => N::I(BigInt::from(*x)),
+        V::Varint(x) => N::I(x.clone()),
+        V::Float(x) => N::F(*x as f64),
+        V::Double(x) => N::F(*x),
+        V::Decimal { unscaled, scale } => N::D(unscaled.clone(), *scale),
+        _ => return Err(refuse()),
+    };
+    let integer = |n: &N| -> BigInt {
+        match n {
+            N::I(i) => i.clone(),
+            N::F(f) => BigInt::from(*f as i64),
+            N::D(u, sc) => {
+                if *sc <= 0 {
+                    u * BigInt::from(10).pow((-sc) as u32)
+                } else {
+                    u / BigInt::from(10).pow(*sc as u32)
+                }
+            }
+        }
+    };
+    let wrap = |i: BigInt| -> i64 {
+        let bytes = i.to_signed_bytes_le();
+        let mut buf = [if i.sign() == num_bigint::Sign::Minus {
+            0xff
+        } else {
+            0
+        }; 8];
+        for (d, s) in buf.iter_mut().zip(bytes.iter()) {
+            *d = *s;
+        }
+        i64::from_le_bytes(buf)
+    };
+    let float = |n: &N| -> f64 {
+        match n {
+            N::I(i) => i.to_string().parse().unwrap_or(0.0),
+            N::F(f) => *f,
+            N::D(u, sc) => format!("{u}e{}", -sc).parse().unwrap_or(0.0),
+        }
+    };
+    let out = match to {
+        CqlType::Tinyint
+        | CqlType::Smallint
+        | CqlType::Int
+        | CqlType::Bigint
+        | CqlType::Counter => {
+            let x = match &n {
+                // Java narrows a double through int (or long for bigint).
+                N::F(f) if *to == CqlType::Bigint || *to == CqlType::Counter => *f as i64,
+                N::F(f) => (*f as i32) as i64,
+                other => wrap(integer(other)),
+            };
+            match to {
+                CqlType::Tinyint => V::Tinyint(x as i8),
+                CqlType::Smallint => V::Smallint(x as i16),
+                CqlType::Int => V::Int(x as i32),
+                CqlType::Counter => V::Counter(x),
+                _ => V::Bigint(x),
+            }
+        }
+        CqlType::Float => V::Float(float(&n) as f32),
+        CqlType::Double => V::Double(float(&n)),
+        CqlType::Varint => V::Varint(match &n {
+            N::F(f) if !f.is_finite() => return Err(refuse()),
+            N::F(f) => {
+                let (u, sc) =
+                    crate::types::literal::parse_decimal(&format!("{f:?}")).ok_or_else(refuse)?;
+                integer(&N::D(u, sc))
+            }
+            other => integer(other),
+        }),
+        CqlType::Decimal => match &n {
+            N::I(i) => V::Decimal {
+                unscaled: i.clone(),
+                scale: 0,
+            },
+            N::D(u, sc) => V::Decimal {
+                unscaled: u.clone(),
+                scale: *sc,
+            },
+            N::F(f) => {
+                if !f.is_finite() {
+                    return Err(refuse());
+                }
+                // BigDecimal.valueOf(double) goes through Double.toString.
+                let text = if let V::Float(x) = &v {
+                    format!("{x:?}")
+                } else {
+                    format!("{f:?}")
+                };
+                let (unscaled, scale) =
+                    crate::types::literal::parse_decimal(&text).ok_or_else(refuse)?;
+                V::Decimal { unscaled, scale }
+            }
+        },
+        _ => return Err(refuse()),
     };
     Ok(codec::encode(&out))
 }
