@@ -88,10 +88,12 @@ pub fn execute(
         Statement::DropType { name, if_exists } => {
             drop_type(&mut schema, keyspace, name, *if_exists)?
         }
-        Statement::CreateIndex(_) | Statement::DropIndex { .. } => {
-            return Err(CqlError::invalid(
-                "Secondary indexes are not supported yet by this node",
-            ));
+        // These commit the schema themselves: an index is built after it is live.
+        Statement::CreateIndex(s) => {
+            return super::index::create_index(ex, schema, keyspace, s);
+        }
+        Statement::DropIndex { name, if_exists } => {
+            return super::index::drop_index(ex, schema, keyspace, name, *if_exists);
         }
         Statement::CreateFunction { .. } | Statement::CreateAggregate { .. } => {
             return Err(CqlError::invalid(

@@ -4,6 +4,7 @@
 pub mod binds;
 pub mod current;
 pub mod ddl;
+pub mod index;
 pub mod lwt;
 pub mod modify;
 pub mod paging;
@@ -102,6 +103,8 @@ pub struct Executor {
     prepared: RwLock<HashMap<Bytes, Arc<Prepared>>>,
     events: broadcast::Sender<Event>,
     last_timestamp: AtomicI64,
+    /// Stripes serialising writes to indexed partitions (see `index::apply_indexed`).
+    pub(crate) index_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -113,7 +116,7 @@ impl Executor {
     /// open with the stored tables of [`Executor::load_schema`].
     pub fn new(engine: Arc<Engine>, node: NodeInfo, store: SchemaStore, schema: Schema) -> Self {
         let (events, _) = broadcast::channel(1024);
-        Executor {
+        let ex = Executor {
             schema: RwLock::new(Arc::new(schema)),
             engine,
             node,
@@ -122,7 +125,14 @@ impl Executor {
             prepared: RwLock::new(HashMap::new()),
             events,
             last_timestamp: AtomicI64::new(0),
+            index_locks: (0..index::STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        };
+        if let Err(e) = index::rebuild_all(&ex) {
+            tracing::error!("rebuilding secondary indexes: {e}");
         }
+        ex
     }
 
     /// Reads the persisted schema and adds the built-in keyspaces.
@@ -432,8 +442,17 @@ impl Executor {
         }
     }
 
-    /// Logs and applies mutations, resolving once they may be acknowledged.
+    /// Logs and applies mutations, resolving once they may be acknowledged; secondary
+    /// indexes of the tables they touch are kept consistent.
     pub async fn apply(&self, mutations: Vec<Mutation>) -> CqlResult<()> {
+        if mutations.is_empty() {
+            return Ok(());
+        }
+        index::apply_indexed(self, mutations).await
+    }
+
+    /// Logs and applies mutations as they are, without index maintenance.
+    pub(crate) async fn apply_raw(&self, mutations: Vec<Mutation>) -> CqlResult<()> {
         if mutations.is_empty() {
             return Ok(());
         }

@@ -292,10 +292,73 @@ fn insert(ctx: &WriteContext, ins: &InsertStatement, binds: &Bound) -> CqlResult
         ));
     }
     check_no_conditions(ins.if_not_exists)?;
-    let InsertValues::Values { columns, values } = &ins.values else {
-        return Err(CqlError::invalid(
-            "INSERT JSON is not supported yet by this node",
-        ));
+    let (columns, values) = match &ins.values {
+        InsertValues::Values { columns, values } => (columns, values),
+        InsertValues::Json {
+            json,
+            default_unset,
+        } => {
+            // Rewritten as `INSERT (cols) VALUES (fromJson(..), ...)` so that the JSON form
+            // validates and writes exactly like the VALUES form.
+            let text = match evaluate(&CqlType::Text, json, "[json]", binds)? {
+                Evaluated::Value(b) => String::from_utf8_lossy(&b).into_owned(),
+                _ => return Err(CqlError::invalid("Got null for INSERT JSON values")),
+            };
+            let parsed = crate::types::json::parse(&text).map_err(|_| {
+                CqlError::invalid(format!(
+                    "Could not decode JSON string as a map: {text}. (String was: {text})"
+                ))
+            })?;
+            let serde_json::Value::Object(map) = parsed else {
+                return Err(CqlError::invalid(format!(
+                    "Could not decode JSON string as a map: {text}. (String was: {text})"
+                )));
+            };
+            let mut given: std::collections::HashMap<String, serde_json::Value> = map
+                .into_iter()
+                .map(|(k, v)| (crate::types::json::column_key(&k), v))
+                .collect();
+            let mut columns = Vec::new();
+            let mut values = Vec::new();
+            for col in &table.columns {
+                let term = match given.remove(&col.name) {
+                    Some(v) => {
+                        // Decode now so errors name the column as Cassandra does.
+                        crate::types::json::from_json(&col.ty, &v).map_err(|e| {
+                            CqlError::invalid(format!(
+                                "Error decoding JSON value for {}: {}",
+                                col.name,
+                                match e {
+                                    CqlError::Invalid(m) => m,
+                                    other => other.to_string(),
+                                }
+                            ))
+                        })?;
+                        Term::FunctionCall {
+                            name: QualifiedName {
+                                keyspace: None,
+                                name: "fromjson".into(),
+                            },
+                            args: vec![Term::Literal(Literal::String(v.to_string()))],
+                        }
+                    }
+                    None if *default_unset || col.is_primary_key() => continue,
+                    None => Term::Literal(Literal::Null),
+                };
+                columns.push(col.name.clone());
+                values.push(term);
+            }
+            if let Some(k) = given.keys().next() {
+                return Err(CqlError::invalid(format!(
+                    "JSON values map contains unrecognized column: {k}"
+                )));
+            }
+            let rewritten = InsertStatement {
+                values: InsertValues::Values { columns, values },
+                ..ins.clone()
+            };
+            return insert(ctx, &rewritten, binds);
+        }
     };
     if columns.len() != values.len() {
         return Err(CqlError::invalid("Unmatched column names/values"));

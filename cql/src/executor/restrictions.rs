@@ -419,9 +419,18 @@ pub fn analyze(
                 }
             }
         }
-        Partitions::Scan {
-            start: token_start,
-            end: token_end,
+        // As Cassandra (CASSANDRA-5573): the minimum token means "unbounded" and a range
+        // that would wrap around the ring selects nothing.
+        let token_start = token_start.filter(|(t, _)| *t != i64::MIN);
+        let token_end = token_end.filter(|(t, _)| *t != i64::MIN);
+        match (token_start, token_end) {
+            (Some((s, si)), Some((e, ei))) if s > e || (s == e && !(si && ei)) => {
+                Partitions::Keys(Vec::new())
+            }
+            _ => Partitions::Scan {
+                start: token_start,
+                end: token_end,
+            },
         }
     };
 
@@ -657,6 +666,39 @@ impl Where {
         Ok(ranges)
     }
 
+    /// Whether a row's clustering values lie inside the multi-column slice, compared as
+    /// tuples of values (CQL compares tuples by value whatever the clustering order).
+    pub fn multi_slice_matches(&self, table: &TableDef, values: &[Option<Bytes>]) -> bool {
+        let Some((start, end)) = &self.multi_slice else {
+            return true;
+        };
+        let pk = table.partition_key_len;
+        let cmp = |bound: &[Bytes]| -> Ordering {
+            for (i, b) in bound.iter().enumerate() {
+                let col = &table.clustering()[i];
+                let v = values[pk + i].as_deref().unwrap_or(&[]);
+                let o = compare::compare(&col.ty, v, b);
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        };
+        if let Some((b, inc)) = start {
+            let o = cmp(b);
+            if o == Ordering::Less || (o == Ordering::Equal && !inc) {
+                return false;
+            }
+        }
+        if let Some((b, inc)) = end {
+            let o = cmp(b);
+            if o == Ordering::Greater || (o == Ordering::Equal && !inc) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The EQ/IN clustering prefixes, in order.
     fn eq_prefixes(&self) -> Vec<Vec<Bytes>> {
         match &self.eq_tuples {
@@ -702,9 +744,18 @@ fn multi_slice_range(
         .unwrap_or(0);
     let orders: Vec<_> = table.clustering()[..n].iter().map(|c| c.order).collect();
     if orders.windows(2).any(|w| w[0] != w[1]) {
-        return Err(CqlError::invalid(
-            "Multi-column slices over clustering columns of mixed ASC/DESC order are not supported",
-        ));
+        // Mixed orders make the tuple slice several storage ranges; the whole partition is
+        // read and `Where::multi_slice_matches` keeps the rows inside the slice.
+        return Ok(ClusteringRange {
+            start: ClusteringBound {
+                prefix: Bytes::new(),
+                inclusive: true,
+            },
+            end: ClusteringBound {
+                prefix: Bytes::new(),
+                inclusive: true,
+            },
+        });
     }
     let desc = orders.first() == Some(&crate::parser::ast::Order::Desc);
     let (lo, hi) = if desc { (end, start) } else { (start, end) };
@@ -732,6 +783,33 @@ pub fn filter_matches(table: &TableDef, f: &Filter, value: Option<&[u8]>) -> Cql
     let Some(v) = value else {
         return Ok(false);
     };
+    if let (
+        Some(key),
+        CqlType::Map {
+            key: kt, value: vt, ..
+        },
+    ) = (&f.map_key, ty)
+    {
+        // `m[key] op x`: the element's value is what is compared.
+        let elements = codec::collection_elements(v, 2).unwrap_or_default();
+        let Some(found) = elements
+            .chunks(2)
+            .find(|kv| compare::compare(kt, kv[0], key) == Ordering::Equal)
+            .map(|kv| kv[1])
+        else {
+            return Ok(false);
+        };
+        let o = compare::compare(vt, found, &f.values[0]);
+        return Ok(match f.op {
+            Operator::Eq => o == Ordering::Equal,
+            Operator::Ne => o != Ordering::Equal,
+            Operator::Lt => o == Ordering::Less,
+            Operator::Le => o != Ordering::Greater,
+            Operator::Gt => o == Ordering::Greater,
+            Operator::Ge => o != Ordering::Less,
+            _ => false,
+        });
+    }
     let cmp = |other: &[u8]| compare::compare(ty, v, other);
     Ok(match f.op {
         Operator::Eq => cmp(&f.values[0]) == Ordering::Equal,

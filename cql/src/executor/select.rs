@@ -10,14 +10,14 @@ use shoal_engine::{CellValue, PartitionData, PartitionPosition, PartitionRange, 
 use super::binds::{Bound, resolve_table};
 use super::paging::{PagingState, Position};
 use super::restrictions::{self, ALLOW_FILTERING_MSG, Partitions, Where};
-use super::{Executor, Outcome, engine_error, now_seconds, system_views, value};
+use super::{Executor, Outcome, engine_error, index, now_seconds, system_views, value};
 use crate::error::{CqlError, CqlResult};
 use crate::parser::ast::*;
 use crate::protocol::{ColumnSpec, QueryParameters, ResultBody, Rows, RowsMetadata};
 use crate::schema::{ColumnKind, Schema, TableDef, TableSource};
 use crate::types::functions::NativeFunction;
 use crate::types::literal::{Evaluated, evaluate};
-use crate::types::{CqlType, bytecomp, codec, compare};
+use crate::types::{CqlType, bytecomp, codec, compare, json};
 
 /// One row as read, before selection: a value per table column plus cell metadata.
 #[derive(Clone, Debug, Default)]
@@ -63,6 +63,10 @@ enum Expr {
         arg: Box<Expr>,
         index: usize,
     },
+    ToJson {
+        arg: Box<Expr>,
+        ty: CqlType,
+    },
     Const(Option<Bytes>),
 }
 
@@ -71,7 +75,9 @@ impl Expr {
         match self {
             Expr::CountStar | Expr::Aggregate { .. } => true,
             Expr::Function { args, .. } => args.iter().any(Expr::is_aggregate),
-            Expr::Cast { arg, .. } | Expr::Field { arg, .. } => arg.is_aggregate(),
+            Expr::Cast { arg, .. } | Expr::Field { arg, .. } | Expr::ToJson { arg, .. } => {
+                arg.is_aggregate()
+            }
             _ => false,
         }
     }
@@ -81,6 +87,8 @@ struct Selection {
     exprs: Vec<Expr>,
     specs: Vec<ColumnSpec>,
     aggregate: bool,
+    /// SELECT JSON: the selected columns folded into one `[json]` text column.
+    json: Option<Vec<ColumnSpec>>,
 }
 
 fn spec(table: &TableDef, name: String, ty: CqlType) -> ColumnSpec {
@@ -159,6 +167,28 @@ fn selector(table: &TableDef, s: &Selector, binds: &Bound) -> CqlResult<(Expr, C
                     Expr::Token(idxs),
                     CqlType::Bigint,
                     format!("system.token({})", names.join(", ")),
+                ));
+            }
+            if fname == "tojson" {
+                if args.len() != 1 {
+                    return Err(CqlError::invalid(format!(
+                        "toJson() only accepts one argument (got {})",
+                        args.len()
+                    )));
+                }
+                let (arg, ty, aname) = selector(table, &args[0], binds)?;
+                return Ok((
+                    Expr::ToJson {
+                        arg: Box::new(arg),
+                        ty,
+                    },
+                    CqlType::Text,
+                    format!("system.tojson({aname})"),
+                ));
+            }
+            if fname == "fromjson" {
+                return Err(CqlError::invalid(
+                    "fromJson() cannot be used in the selection clause of a SELECT statement",
                 ));
             }
             let agg = match fname.as_str() {
@@ -328,15 +358,17 @@ fn build_selection(table: &TableDef, s: &SelectStatement, binds: &Bound) -> CqlR
         }
     }
     let aggregate = exprs.iter().any(Expr::is_aggregate);
-    if s.json {
-        return Err(CqlError::invalid(
-            "SELECT JSON is not supported yet by this node",
-        ));
-    }
+    let json = s.json.then(|| {
+        std::mem::replace(
+            &mut specs,
+            vec![spec(table, "[json]".into(), CqlType::Text)],
+        )
+    });
     Ok(Selection {
         exprs,
         specs,
         aggregate,
+        json,
     })
 }
 
@@ -392,19 +424,42 @@ pub fn execute(
 ) -> CqlResult<Outcome> {
     let table = resolve_table(schema, keyspace, &s.table)?;
     let sel = build_selection(&table, s, binds)?;
-    if !s.group_by.is_empty() {
-        return Err(CqlError::invalid(
-            "GROUP BY is not supported yet by this node",
-        ));
-    }
+    let group_len = group_by_len(&table, &s.group_by)?;
     let where_ = restrictions::analyze(&table, &s.where_clause, binds)?;
     let virtual_table = table.source == TableSource::Virtual;
-    if where_.needs_filtering && !s.allow_filtering && !virtual_table {
-        let reason = where_
-            .filtering_reason
-            .clone()
-            .unwrap_or_else(|| ALLOW_FILTERING_MSG.into());
+    let index_plan = if virtual_table {
+        None
+    } else {
+        index::plan(&table, &where_)
+    };
+    let needs_filtering = match &index_plan {
+        Some(plan) => index::needs_filtering(&table, &where_, plan),
+        None => where_.needs_filtering,
+    };
+    if needs_filtering && !s.allow_filtering && !virtual_table {
+        let reason = match &index_plan {
+            Some(_) => ALLOW_FILTERING_MSG.to_string(),
+            None => where_
+                .filtering_reason
+                .clone()
+                .unwrap_or_else(|| ALLOW_FILTERING_MSG.into()),
+        };
         return Err(CqlError::invalid(reason));
+    }
+    // Reading through the index pays off only when no partition is named.
+    let index_plan = index_plan.filter(|_| {
+        matches!(
+            where_.partitions,
+            Partitions::Scan {
+                start: None,
+                end: None
+            }
+        )
+    });
+    if index_plan.is_some() && !s.order_by.is_empty() {
+        return Err(CqlError::invalid(
+            "ORDER BY with 2ndary indexes is not supported.",
+        ));
     }
     let limit = limit_value(&s.limit, "[limit]", binds)?.unwrap_or(usize::MAX);
     let per_partition_limit =
@@ -439,7 +494,7 @@ pub fn execute(
         if reversed {
             matched.reverse();
         }
-        return finish_materialized(&sel, matched, limit, page_size, state);
+        return finish_materialized(&sel, matched, limit, page_size, state, group_len);
     }
 
     let mut reader = Reader::new(
@@ -454,21 +509,22 @@ pub fn execute(
                 && where_.clustering_slice.is_none()
                 && where_.multi_slice.is_none(),
     )?;
-    if sel.aggregate || multi_key_sort {
+    reader.index = index_plan;
+    if sel.aggregate || multi_key_sort || group_len.is_some() {
         let mut rows = Vec::new();
         let mut warnings = Vec::new();
         reader.run(
             None,
             &mut |r| {
                 rows.push(r);
-                rows.len() < limit || sel.aggregate
+                rows.len() < limit || sel.aggregate || group_len.is_some()
             },
             &mut warnings,
         )?;
         if multi_key_sort {
             sort_by_clustering(&table, &mut rows, reversed);
         }
-        let mut out = finish_materialized(&sel, rows, limit, page_size, state)?;
+        let mut out = finish_materialized(&sel, rows, limit, page_size, state, group_len)?;
         out.warnings = warnings;
         return Ok(out);
     }
@@ -538,8 +594,27 @@ fn finish_materialized(
     limit: usize,
     page_size: usize,
     state: Option<PagingState>,
+    group_len: Option<usize>,
 ) -> CqlResult<Outcome> {
-    let projected: Vec<Vec<Option<Bytes>>> = if sel.aggregate {
+    let projected: Vec<Vec<Option<Bytes>>> = if let Some(n) = group_len {
+        // Rows arrive in primary-key order, so each group is a run of equal prefixes.
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < rows.len() && out.len() < limit {
+            let mut end = start + 1;
+            while end < rows.len() && rows[end].values[..n] == rows[start].values[..n] {
+                end += 1;
+            }
+            let group = &rows[start..end];
+            out.push(if sel.aggregate {
+                aggregate(sel, group)?
+            } else {
+                project(sel, &group[0])?
+            });
+            start = end;
+        }
+        out
+    } else if sel.aggregate {
         vec![aggregate(sel, &rows)?]
     } else {
         rows.iter()
@@ -683,7 +758,54 @@ fn row_matches(table: &TableDef, where_: &Where, row: &RawRow) -> CqlResult<bool
 
 /// Applies the selection to one row.
 fn project(sel: &Selection, row: &RawRow) -> CqlResult<Vec<Option<Bytes>>> {
-    sel.exprs.iter().map(|e| eval(e, row)).collect()
+    let values = sel
+        .exprs
+        .iter()
+        .map(|e| eval(e, row))
+        .collect::<CqlResult<_>>()?;
+    Ok(to_json_row(sel, values))
+}
+
+/// SELECT JSON: one object per row, keyed by the column names as Cassandra prints them.
+fn to_json_row(sel: &Selection, values: Vec<Option<Bytes>>) -> Vec<Option<Bytes>> {
+    let Some(specs) = &sel.json else {
+        return values;
+    };
+    let fields: Vec<String> = specs
+        .iter()
+        .zip(&values)
+        .map(|(spec, v)| {
+            let value = match v {
+                Some(b) => json::to_json(&spec.ty, b),
+                None => "null".into(),
+            };
+            format!("{}: {value}", json::quote(&json::json_name(&spec.name)))
+        })
+        .collect();
+    vec![Some(Bytes::from(format!("{{{}}}", fields.join(", "))))]
+}
+
+/// How many primary-key columns GROUP BY groups on; Cassandra accepts only a prefix of the
+/// primary key in declaration order.
+fn group_by_len(table: &TableDef, group_by: &[String]) -> CqlResult<Option<usize>> {
+    if group_by.is_empty() {
+        return Ok(None);
+    }
+    let pk_len = table.partition_key_len + table.clustering_len;
+    for (i, name) in group_by.iter().enumerate() {
+        let idx = table.column_index_or_err(name)?;
+        if idx >= pk_len {
+            return Err(CqlError::invalid(format!(
+                "Group by is currently only supported on the columns of the PRIMARY KEY, got {name}"
+            )));
+        }
+        if idx != i {
+            return Err(CqlError::invalid(
+                "Group by currently only support groups of columns following their declared order in the PRIMARY KEY",
+            ));
+        }
+    }
+    Ok(Some(group_by.len()))
 }
 
 fn eval(e: &Expr, row: &RawRow) -> CqlResult<Option<Bytes>> {
@@ -716,6 +838,10 @@ fn eval(e: &Expr, row: &RawRow) -> CqlResult<Option<Bytes>> {
             Some(b) => udt_field(&b, *index),
             None => None,
         },
+        Expr::ToJson { arg, ty } => Some(Bytes::from(match eval(arg, row)? {
+            Some(b) => json::to_json(ty, &b),
+            None => "null".to_string(),
+        })),
         Expr::Const(v) => v.clone(),
         Expr::CountStar | Expr::Aggregate { .. } => None,
     })
@@ -767,47 +893,151 @@ fn cast(from: &CqlType, to: &CqlType, b: &[u8]) -> CqlResult<Bytes> {
             V::Text(text)
         }));
     }
-    let as_f64 = |v: &V| -> Option<f64> {
-        Some(match v {
-            V::Tinyint(x) => *x as f64,
-            V::Smallint(x) => *x as f64,
-            V::Int(x) => *x as f64,
-            V::Bigint(x) | V::Counter(x) => *x as f64,
-            V::Float(x) => *x as f64,
-            V::Double(x) => *x,
-            V::Varint(x) => x.to_string().parse().ok()?,
-            V::Decimal { unscaled, scale } => format!("{unscaled}e{}", -scale).parse().ok()?,
-            _ => return None,
-        })
-    };
-    let x = as_f64(&v).ok_or_else(|| {
+    use crate::types::temporal::{DATE_EPOCH, MILLIS_PER_DAY};
+    use num_bigint::BigInt;
+    let refuse = || {
         CqlError::invalid(format!(
             "{} cannot be cast to {}",
             from.cql_name(),
             to.cql_name()
         ))
-    })?;
-    let out = match to {
-        CqlType::Tinyint => V::Tinyint(x as i8),
-        CqlType::Smallint => V::Smallint(x as i16),
-        CqlType::Int => V::Int(x as i32),
-        CqlType::Bigint => V::Bigint(x as i64),
-        CqlType::Float => V::Float(x as f32),
-        CqlType::Double => V::Double(x),
-        CqlType::Varint => V::Varint(num_bigint::BigInt::from(x as i64)),
-        _ => {
-            return Err(CqlError::invalid(format!(
-                "{} cannot be cast to {}",
-                from.cql_name(),
-                to.cql_name()
+    };
+    // Temporal casts of Cassandra's CastFcts: timestamp <-> date, timeuuid -> both.
+    let millis = match &v {
+        V::Timestamp(ms) => Some(*ms),
+        V::Date(d) => Some((*d as i64 - DATE_EPOCH) * MILLIS_PER_DAY),
+        V::Timeuuid(_) => crate::types::functions::timeuuid_millis(b),
+        _ => None,
+    };
+    match (to, millis) {
+        (CqlType::Timestamp, Some(ms)) if !matches!(v, V::Timestamp(_)) => {
+            return Ok(codec::encode(&V::Timestamp(ms)));
+        }
+        (CqlType::Date, Some(ms)) if !matches!(v, V::Date(_)) => {
+            return Ok(codec::encode(&V::Date(
+                (ms.div_euclid(MILLIS_PER_DAY) + DATE_EPOCH) as u32,
             )));
         }
+        (CqlType::Timestamp | CqlType::Date, _) => return Err(refuse()),
+        _ => {}
+    }
+    // Numbers convert as Java's Number.xxxValue(): integers wrap, floating point
+    // truncates towards zero and saturates.
+    enum N {
+        I(BigInt),
+        F(f64),
+        D(BigInt, i32),
+    }
+    let n = match &v {
+        V::Tinyint(x) => N::I(BigInt::from(*x)),
+        V::Smallint(x) => N::I(BigInt::from(*x)),
+        V::Int(x) => N::I(BigInt::from(*x)),
+        V::Bigint(x) | V::Counter(x) => N::I(BigInt::from(*x)),
+        V::Varint(x) => N::I(x.clone()),
+        V::Float(x) => N::F(*x as f64),
+        V::Double(x) => N::F(*x),
+        V::Decimal { unscaled, scale } => N::D(unscaled.clone(), *scale),
+        _ => return Err(refuse()),
+    };
+    let integer = |n: &N| -> BigInt {
+        match n {
+            N::I(i) => i.clone(),
+            N::F(f) => BigInt::from(*f as i64),
+            N::D(u, sc) => {
+                if *sc <= 0 {
+                    u * BigInt::from(10).pow((-sc) as u32)
+                } else {
+                    u / BigInt::from(10).pow(*sc as u32)
+                }
+            }
+        }
+    };
+    let wrap = |i: BigInt| -> i64 {
+        let bytes = i.to_signed_bytes_le();
+        let mut buf = [if i.sign() == num_bigint::Sign::Minus {
+            0xff
+        } else {
+            0
+        }; 8];
+        for (d, s) in buf.iter_mut().zip(bytes.iter()) {
+            *d = *s;
+        }
+        i64::from_le_bytes(buf)
+    };
+    let float = |n: &N| -> f64 {
+        match n {
+            N::I(i) => i.to_string().parse().unwrap_or(0.0),
+            N::F(f) => *f,
+            N::D(u, sc) => format!("{u}e{}", -sc).parse().unwrap_or(0.0),
+        }
+    };
+    let out = match to {
+        CqlType::Tinyint
+        | CqlType::Smallint
+        | CqlType::Int
+        | CqlType::Bigint
+        | CqlType::Counter => {
+            let x = match &n {
+                // Java narrows a double through int (or long for bigint).
+                N::F(f) if *to == CqlType::Bigint || *to == CqlType::Counter => *f as i64,
+                N::F(f) => (*f as i32) as i64,
+                other => wrap(integer(other)),
+            };
+            match to {
+                CqlType::Tinyint => V::Tinyint(x as i8),
+                CqlType::Smallint => V::Smallint(x as i16),
+                CqlType::Int => V::Int(x as i32),
+                CqlType::Counter => V::Counter(x),
+                _ => V::Bigint(x),
+            }
+        }
+        CqlType::Float => V::Float(float(&n) as f32),
+        CqlType::Double => V::Double(float(&n)),
+        CqlType::Varint => V::Varint(match &n {
+            N::F(f) if !f.is_finite() => return Err(refuse()),
+            N::F(f) => {
+                let (u, sc) =
+                    crate::types::literal::parse_decimal(&format!("{f:?}")).ok_or_else(refuse)?;
+                integer(&N::D(u, sc))
+            }
+            other => integer(other),
+        }),
+        CqlType::Decimal => match &n {
+            N::I(i) => V::Decimal {
+                unscaled: i.clone(),
+                scale: 0,
+            },
+            N::D(u, sc) => V::Decimal {
+                unscaled: u.clone(),
+                scale: *sc,
+            },
+            N::F(f) => {
+                if !f.is_finite() {
+                    return Err(refuse());
+                }
+                // BigDecimal.valueOf(double) goes through Double.toString.
+                let text = if let V::Float(x) = &v {
+                    format!("{x:?}")
+                } else {
+                    format!("{f:?}")
+                };
+                let (unscaled, scale) =
+                    crate::types::literal::parse_decimal(&text).ok_or_else(refuse)?;
+                V::Decimal { unscaled, scale }
+            }
+        },
+        _ => return Err(refuse()),
     };
     Ok(codec::encode(&out))
 }
 
 fn aggregate(sel: &Selection, rows: &[RawRow]) -> CqlResult<Vec<Option<Bytes>>> {
-    sel.exprs.iter().map(|e| aggregate_expr(e, rows)).collect()
+    let values = sel
+        .exprs
+        .iter()
+        .map(|e| aggregate_expr(e, rows))
+        .collect::<CqlResult<_>>()?;
+    Ok(to_json_row(sel, values))
 }
 
 fn aggregate_expr(e: &Expr, rows: &[RawRow]) -> CqlResult<Option<Bytes>> {
@@ -837,6 +1067,12 @@ fn aggregate_expr(e: &Expr, rows: &[RawRow]) -> CqlResult<Option<Bytes>> {
                     Ok(Some(codec::encode(&out)))
                 }
             }
+        }
+        Expr::ToJson { arg, ty } if arg.is_aggregate() => {
+            Ok(Some(Bytes::from(match aggregate_expr(arg, rows)? {
+                Some(b) => json::to_json(ty, &b),
+                None => "null".to_string(),
+            })))
         }
         other => Ok(rows.first().map(|r| eval(other, r)).transpose()?.flatten()),
     }
@@ -951,6 +1187,8 @@ struct Reader<'a> {
     keys: Vec<(i64, Bytes)>,
     last: Option<Position>,
     clustering_types: Vec<(CqlType, bool)>,
+    /// Read through this secondary index instead of scanning.
+    index: Option<index::Plan>,
 }
 
 /// Rows per engine call: bounds memory per request however large a partition is.
@@ -990,6 +1228,7 @@ impl<'a> Reader<'a> {
             keys,
             last: None,
             clustering_types: table.clustering_types(),
+            index: None,
         })
     }
 
@@ -1025,11 +1264,117 @@ impl<'a> Reader<'a> {
         visit: &mut dyn FnMut(RawRow) -> bool,
         warnings: &mut Vec<String>,
     ) -> CqlResult<bool> {
+        if let Some(plan) = self.index.clone() {
+            return self.run_index(&plan, resume, visit, warnings);
+        }
         match &self.where_.partitions {
             Partitions::Keys(_) => self.run_keys(resume, visit, warnings),
             Partitions::Scan { start, end } => {
                 let (start, end) = (*start, *end);
                 self.run_scan(start, end, resume, visit, warnings)
+            }
+        }
+    }
+
+    /// Walks the index partition of the restricted value in order, reading each hit's base
+    /// row and re-checking every restriction on it (stale entries fail the check).
+    fn run_index(
+        &mut self,
+        plan: &index::Plan,
+        resume: Option<Position>,
+        visit: &mut dyn FnMut(RawRow) -> bool,
+        warnings: &mut Vec<String>,
+    ) -> CqlResult<bool> {
+        let mut after = match resume {
+            Some(Position::Partition {
+                key, clustering, ..
+            }) if key == plan.key => clustering,
+            Some(_) => return Err(CqlError::invalid("Invalid value for the paging state")),
+            None => None,
+        };
+        loop {
+            let cmd = ReadCommand {
+                table: plan.index_table,
+                partitions: PartitionRange::Single {
+                    token: plan.token,
+                    key: plan.key.clone(),
+                },
+                slices: Vec::new(),
+                reversed: false,
+                start_after_row: after.clone(),
+                row_limit: CHUNK,
+                per_partition_limit: CHUNK,
+                partition_limit: usize::MAX,
+                include_tombstones: false,
+                now: now_seconds(),
+            };
+            let r = self.ex.engine.read(&cmd).map_err(engine_error)?;
+            warnings.extend(r.warnings);
+            let entries: Vec<Bytes> = r
+                .partitions
+                .into_iter()
+                .flat_map(|p| p.rows.into_iter().map(|row| row.clustering))
+                .collect();
+            let n = entries.len();
+            for c in entries {
+                let hit = index::decode_hit(&c)?;
+                after = Some(c);
+                let slices = match &hit.clustering {
+                    Some(ck) => vec![shoal_engine::ClusteringRange {
+                        start: shoal_engine::ClusteringBound {
+                            prefix: ck.clone(),
+                            inclusive: true,
+                        },
+                        end: shoal_engine::ClusteringBound {
+                            prefix: ck.clone(),
+                            inclusive: true,
+                        },
+                    }],
+                    None => self.slices.clone(),
+                };
+                let base = ReadCommand {
+                    slices,
+                    ..self.command(
+                        PartitionRange::Single {
+                            token: hit.token,
+                            key: hit.key.clone(),
+                        },
+                        None,
+                        usize::MAX,
+                    )
+                };
+                let res = self.ex.engine.read(&base).map_err(engine_error)?;
+                warnings.extend(res.warnings);
+                let mut stopped = false;
+                for p in res.partitions {
+                    if hit.clustering.is_some() && p.rows.is_empty() {
+                        continue;
+                    }
+                    let (table, where_) = (self.table, self.where_);
+                    let mut check = |row: RawRow| -> bool {
+                        match row_matches(table, where_, &row) {
+                            Ok(true) => visit(row),
+                            _ => true,
+                        }
+                    };
+                    let (_, _, st) = self.emit_partition(&p, false, 0, &mut check)?;
+                    if st {
+                        stopped = true;
+                        break;
+                    }
+                }
+                self.last = Some(Position::Partition {
+                    token: plan.token,
+                    key: plan.key.clone(),
+                    clustering: after.clone(),
+                    partition_rows: 0,
+                });
+                if stopped {
+                    return Ok(false);
+                }
+            }
+            if n < CHUNK {
+                return Ok(true);
             }
         }
     }
@@ -1342,6 +1687,9 @@ impl<'a> Reader<'a> {
     }
 
     fn passes_filters(&self, r: &RawRow) -> CqlResult<bool> {
+        if !self.where_.multi_slice_matches(self.table, &r.values) {
+            return Ok(false);
+        }
         for f in &self.where_.filters {
             if !restrictions::filter_matches(self.table, f, r.values[f.column].as_deref())? {
                 return Ok(false);

@@ -262,6 +262,9 @@ fn collect_markers(
                 collect_markers(t, item, &format!("{receiver}[{i}]"), out)?;
             }
         }
+        (Term::FunctionCall { name, args }, _) if is_from_json(&name.name) && args.len() == 1 => {
+            collect_markers(&CqlType::Text, &args[0], "arg0", out)?;
+        }
         (Term::FunctionCall { name, args }, _) => {
             let arg_types: Vec<Option<CqlType>> = args.iter().map(static_type).collect();
             let f = functions::resolve(&name.name, &arg_types, Some(ty))?;
@@ -339,6 +342,34 @@ fn udt_literal(
     Ok(Evaluated::Value(codec::encode_fields(&out)))
 }
 
+fn is_from_json(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.strip_prefix("system.").unwrap_or(&lower),
+        "fromjson" | "from_json"
+    )
+}
+
+/// `fromJson(text)`: its return type is the receiver's, which no native overload can express.
+fn from_json_call(ty: &CqlType, args: &[Term], binds: &dyn BindSource) -> CqlResult<Evaluated> {
+    if args.len() != 1 {
+        return Err(invalid(format!(
+            "Invalid number of arguments in call to function system.fromjson: 1 required but {} provided",
+            args.len()
+        )));
+    }
+    match evaluate(&CqlType::Text, &args[0], "arg0", binds)? {
+        Evaluated::Value(text) => {
+            let text = String::from_utf8_lossy(&text);
+            Ok(match super::json::from_json_text(ty, &text)? {
+                Some(b) => Evaluated::Value(b),
+                None => Evaluated::Null,
+            })
+        }
+        _ => Ok(Evaluated::Null),
+    }
+}
+
 fn call_function(
     ty: &CqlType,
     name: &QualifiedName,
@@ -352,6 +383,9 @@ fn call_function(
         }
         _ => name.name.clone(),
     };
+    if is_from_json(&full) {
+        return from_json_call(ty, args, binds);
+    }
     let arg_types: Vec<Option<CqlType>> = args.iter().map(static_type).collect();
     let f = functions::resolve(&full, &arg_types, Some(ty))?;
     if !value_compatible(&f.return_type, ty) {

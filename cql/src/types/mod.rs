@@ -119,6 +119,7 @@ pub mod bytecomp;
 pub mod codec;
 pub mod compare;
 pub mod functions;
+pub mod json;
 pub mod literal;
 pub mod names;
 pub mod temporal;
