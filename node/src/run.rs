@@ -42,10 +42,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
     let store = SchemaStore::new(&system_dir);
     let schema =
         Executor::load_schema(&store).map_err(|e| anyhow::anyhow!("loading schema: {e}"))?;
-    let tables: Vec<_> = schema
-        .stored_tables()
-        .map(|t| (t.engine_id(), shoal_cql::executor::ddl::engine_options(t)))
-        .collect();
+    let tables = Executor::engine_tables(&schema);
     let engine_config = EngineConfig {
         data_dir: config
             .data_file_directories

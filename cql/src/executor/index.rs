@@ -481,6 +481,7 @@ pub fn build(ex: &Executor, table: &TableDef, index: &IndexDef) -> CqlResult<()>
         return Ok(());
     };
     let id = table_id(table, &index.name);
+    set_built(ex, id, false)?;
     ex.engine
         .create_table(id, index_options(table))
         .map_err(engine_error)?;
@@ -519,7 +520,7 @@ pub fn build(ex: &Executor, table: &TableDef, index: &IndexDef) -> CqlResult<()>
             ex.engine.apply_sync(m).map_err(engine_error)?;
         }
         if n < CHUNK {
-            return Ok(());
+            return mark_built(ex, id);
         }
     }
 }
@@ -531,10 +532,66 @@ fn index_options(table: &TableDef) -> TableOptions {
     }
 }
 
-/// Rebuilds every index at start-up: the engine only replays tables the schema lists, so
-/// index tables are recreated from their base tables.
-pub fn rebuild_all(ex: &Executor) -> CqlResult<()> {
+/// The engine tables of every index, to open with the base tables: index data is durable
+/// like any other table, so a restart does not rebuild it.
+pub fn engine_tables(schema: &Schema) -> Vec<(TableId, TableOptions)> {
+    schema
+        .stored_tables()
+        .flat_map(|t| {
+            t.indexes
+                .iter()
+                .filter(|i| target(t, i).is_some())
+                .map(|i| (table_id(t, &i.name), index_options(t)))
+        })
+        .collect()
+}
+
+/// The indexes whose build finished, one engine table id (hex) per line, in the schema
+/// directory. An index whose build a crash interrupted is not listed, so the next start
+/// rebuilds it from scratch instead of serving a partial index.
+fn built_file(ex: &Executor) -> std::path::PathBuf {
+    ex.store.dir().join("indexes-built.txt")
+}
+
+fn id_hex(id: TableId) -> String {
+    id.0.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn built_ids(ex: &Executor) -> std::collections::HashSet<String> {
+    std::fs::read_to_string(built_file(ex))
+        .map(|t| t.lines().map(|l| l.trim().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Records that an index's build completed, or forgets it (drop, or a rebuild starting),
+/// atomically: temp file, fsync, rename.
+pub fn mark_built(ex: &Executor, id: TableId) -> CqlResult<()> {
+    set_built(ex, id, true)
+}
+
+fn set_built(ex: &Executor, id: TableId, built: bool) -> CqlResult<()> {
+    let mut ids = built_ids(ex);
+    if built {
+        ids.insert(id_hex(id));
+    } else if !ids.remove(&id_hex(id)) {
+        return Ok(());
+    }
+    let mut lines: Vec<String> = ids.into_iter().collect();
+    lines.sort();
+    let path = built_file(ex);
+    let tmp = path.with_extension("tmp");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| CqlError::server(format!("recording index build in {}: {e}", path.display())))
+}
+
+/// At start-up: every index table exists in the engine (opened with its data); indexes
+/// whose build never completed are rebuilt.
+pub fn rebuild_unfinished(ex: &Executor) -> CqlResult<()> {
     let schema = ex.schema();
+    let built = built_ids(ex);
     for table in schema.stored_tables() {
         for index in &table.indexes {
             if target(table, index).is_some() {
@@ -542,8 +599,11 @@ pub fn rebuild_all(ex: &Executor) -> CqlResult<()> {
                 ex.engine
                     .create_table(id, index_options(table))
                     .map_err(engine_error)?;
-                ex.engine.truncate(id).map_err(engine_error)?;
-                build(ex, table, index)?;
+                if !built.contains(&id_hex(id)) {
+                    tracing::info!(index = %index.name, table = %table.name, "rebuilding an index whose build did not finish");
+                    ex.engine.truncate(id).map_err(engine_error)?;
+                    build(ex, table, index)?;
+                }
             }
         }
     }
@@ -881,5 +941,6 @@ pub fn drop_index(
     ex.engine
         .drop_table(table_id(&table, &name.name))
         .map_err(engine_error)?;
+    set_built(ex, table_id(&table, &name.name), false)?;
     Ok(Some(change))
 }

@@ -129,10 +129,22 @@ impl Executor {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         };
-        if let Err(e) = index::rebuild_all(&ex) {
+        if let Err(e) = index::rebuild_unfinished(&ex) {
             tracing::error!("rebuilding secondary indexes: {e}");
         }
         ex
+    }
+
+    /// Every engine table the schema needs opened: stored tables and index tables.
+    pub fn engine_tables(
+        schema: &Schema,
+    ) -> Vec<(shoal_engine::TableId, shoal_engine::TableOptions)> {
+        let mut out: Vec<_> = schema
+            .stored_tables()
+            .map(|t| (t.engine_id(), ddl::engine_options(t)))
+            .collect();
+        out.extend(index::engine_tables(schema));
+        out
     }
 
     /// Reads the persisted schema and adds the built-in keyspaces.

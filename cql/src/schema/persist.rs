@@ -53,6 +53,11 @@ impl SchemaStore {
         SchemaStore { dir: dir.into() }
     }
 
+    /// The directory holding the schema (and other small node-wide metadata files).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn path(&self) -> PathBuf {
         self.dir.join("schema.db")
     }
