@@ -191,6 +191,21 @@ async fn sigterm_drains_readiness_first_and_keeps_every_acknowledged_write() {
         "no write acknowledged before SIGTERM"
     );
 
+    // Probes stay fast under the write load: they run on their own thread and read atomics.
+    let mut worst = Duration::ZERO;
+    for path in ["/readyz", "/livez", "/metrics"].iter().cycle().take(60) {
+        let t = Instant::now();
+        assert_eq!(http(ip, "GET", path).0, 200, "{path} under load");
+        worst = worst.max(t.elapsed());
+    }
+    shoal_tests::record(&format!(
+        "k8s_admin: slowest of 60 probes under write load: {worst:?}"
+    ));
+    assert!(
+        worst < Duration::from_secs(1),
+        "a probe took {worst:?} under load"
+    );
+
     let signalled = Instant::now();
     sigterm(&node);
     // Readiness must drop first, while CQL still serves.
