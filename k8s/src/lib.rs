@@ -1,50 +1,18 @@
-//! Kubernetes integration. Today: the pod's identity from its hostname. Discovery through a
-//! headless Service, probes, drain and the manifests come with the StatefulSet work.
+//! Kubernetes integration: the pod's identity, the rules that let a plain StatefulSet with
+//! `podManagementPolicy: Parallel` form and grow a cluster safely (who may found it, who may
+//! join when), seed discovery through a headless Service, and the admin HTTP endpoint with
+//! probes, drain and Prometheus metrics.
+//!
+//! Nothing here knows about the storage engine or CQL: the node crate feeds numbers in
+//! ([`metrics::Metrics`]) and reacts to requests ([`lifecycle::Lifecycle`]).
 
-/// A StatefulSet pod's identity: `<set>-<ordinal>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodIdentity {
-    pub set: String,
-    pub ordinal: u32,
-}
+pub mod admin;
+pub mod discovery;
+pub mod founding;
+pub mod http;
+pub mod identity;
+pub mod join;
+pub mod lifecycle;
+pub mod metrics;
 
-/// Parses a StatefulSet pod hostname (`shoal-2`, or a FQDN whose first label is that).
-/// Returns `None` for names without a trailing `-<number>`.
-pub fn parse_pod_hostname(hostname: &str) -> Option<PodIdentity> {
-    let first = hostname.split('.').next()?;
-    let (set, ordinal) = first.rsplit_once('-')?;
-    if set.is_empty() || ordinal.is_empty() || !ordinal.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(PodIdentity {
-        set: set.to_string(),
-        ordinal: ordinal.parse().ok()?,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_statefulset_hostnames() {
-        assert_eq!(
-            parse_pod_hostname("shoal-0"),
-            Some(PodIdentity {
-                set: "shoal".into(),
-                ordinal: 0
-            })
-        );
-        assert_eq!(
-            parse_pod_hostname("db-r1-12.db-peers.ns.svc.cluster.local"),
-            Some(PodIdentity {
-                set: "db-r1".into(),
-                ordinal: 12
-            })
-        );
-        assert_eq!(parse_pod_hostname("shoal"), None);
-        assert_eq!(parse_pod_hostname("shoal-"), None);
-        assert_eq!(parse_pod_hostname("-3"), None);
-        assert_eq!(parse_pod_hostname("shoal-x1"), None);
-    }
-}
+pub use identity::{PodEnv, PodIdentity, parse_pod_hostname};

@@ -1,13 +1,27 @@
 //! The `shoal` binary.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use shoal_node::run::RunOptions;
 use tokio::sync::watch;
+
+/// Shoal-only flag (not a cassandra.yaml key), taken out of argv before the config parser
+/// sees it: `--drain-delay-ms N` / `--drain-delay-ms=N`, else `SHOAL_DRAIN_DELAY_MS`.
+const DRAIN_DELAY_FLAG: &str = "--drain-delay-ms";
 
 fn main() -> ExitCode {
     shoal_node::logging::init();
     let env = |k: &str| std::env::var(k).ok();
-    let config = match shoal_node::config::load(std::env::args_os(), &env) {
+    let (args, drain_delay) = match take_drain_delay(std::env::args_os().collect(), &env) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("shoal: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match shoal_node::config::load(args, &env) {
         Ok(c) => c,
         // --help and --version arrive as clap errors: let clap print them and exit.
         Err(shoal_node::config::ConfigError::Cli(e)) => e.exit(),
@@ -16,6 +30,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut options = RunOptions::default();
+    if let Some(d) = drain_delay {
+        options.drain_delay = d;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("shoal")
@@ -29,11 +47,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let (tx, rx) = watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            let _ = tx.send(true);
-        });
-        shoal_node::run::run(config, rx).await
+        tokio::spawn(handle_signals(tx));
+        shoal_node::run::run_with(config, rx, options).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,12 +60,86 @@ fn main() -> ExitCode {
     }
 }
 
-async fn wait_for_signal() {
+/// Removes the drain-delay flag from `args`; the flag wins over the environment variable.
+fn take_drain_delay(
+    args: Vec<OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Vec<OsString>, Option<Duration>), String> {
+    let parse = |v: &str, from: &str| {
+        v.trim()
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{from}: expected milliseconds, got {v:?}"))
+    };
+    let mut delay = match env("SHOAL_DRAIN_DELAY_MS") {
+        Some(v) if !v.trim().is_empty() => Some(parse(&v, "SHOAL_DRAIN_DELAY_MS")?),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let s = arg.to_string_lossy();
+        if s == DRAIN_DELAY_FLAG {
+            let v = it
+                .next()
+                .ok_or_else(|| format!("{DRAIN_DELAY_FLAG} needs a value"))?;
+            delay = Some(parse(&v.to_string_lossy(), DRAIN_DELAY_FLAG)?);
+        } else if let Some(v) = s.strip_prefix("--drain-delay-ms=") {
+            delay = Some(parse(v, DRAIN_DELAY_FLAG)?);
+        } else {
+            out.push(arg);
+        }
+    }
+    Ok((out, delay))
+}
+
+/// The first SIGTERM/SIGINT starts the drain; later ones are only logged, so an impatient
+/// second signal cannot interrupt a flush (the kubelet's SIGKILL at the end of the grace
+/// period remains the hard stop).
+async fn handle_signals(tx: watch::Sender<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    let mut first = true;
+    loop {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+        if !first {
+            tracing::info!("already draining; the signal changes nothing");
+        }
+        first = false;
+        let _ = tx.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn drain_delay_flag_is_taken_out() {
+        let none = |_: &str| None;
+        let (rest, d) = take_drain_delay(
+            args(&["shoal", "--drain-delay-ms", "250", "--cql-port", "1"]),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(rest, args(&["shoal", "--cql-port", "1"]));
+        assert_eq!(d, Some(Duration::from_millis(250)));
+        let (_, d) = take_drain_delay(args(&["shoal", "--drain-delay-ms=0"]), &none).unwrap();
+        assert_eq!(d, Some(Duration::ZERO));
+        let env = |k: &str| (k == "SHOAL_DRAIN_DELAY_MS").then(|| "100".to_string());
+        let (_, d) = take_drain_delay(args(&["shoal"]), &env).unwrap();
+        assert_eq!(d, Some(Duration::from_millis(100)));
+        let (_, d) = take_drain_delay(args(&["shoal", "--drain-delay-ms", "7"]), &env).unwrap();
+        assert_eq!(d, Some(Duration::from_millis(7)));
+        assert!(take_drain_delay(args(&["shoal", "--drain-delay-ms"]), &none).is_err());
+        assert!(take_drain_delay(args(&["shoal", "--drain-delay-ms=x"]), &none).is_err());
     }
 }

@@ -1,19 +1,44 @@
-//! Wiring: opens the engine and schema, starts the CQL server, and shuts down cleanly.
+//! Wiring: opens the engine and schema, starts the CQL server and the admin endpoint, and
+//! drains cleanly on SIGTERM or `/drain`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use shoal_cql::executor::{Executor, NodeInfo};
 use shoal_cql::schema::persist::SchemaStore;
 use shoal_cql::server::{self, ServerStats};
 use shoal_engine::{Engine, EngineConfig};
+use shoal_k8s::admin::{self, AdminState, NodeFacts};
+use shoal_k8s::discovery::{self, DiscoveryConfig, DnsResolver};
+use shoal_k8s::lifecycle::{Lifecycle, NodeState};
+use shoal_k8s::metrics::Metrics;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::identity;
+
+/// Knobs that are Shoal's own (not cassandra.yaml keys).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Between readiness going false and CQL closing: time for kube-proxy / EndpointSlices
+    /// to stop sending new clients here (kubernetes.md §3 rule 9).
+    pub drain_delay: Duration,
+    /// Longest wait for in-flight CQL requests once the listener is closed.
+    pub in_flight_timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            drain_delay: Duration::from_secs(5),
+            in_flight_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Full class name of a snitch given by its short or full name.
 fn snitch_class(name: &str) -> String {
@@ -24,8 +49,18 @@ fn snitch_class(name: &str) -> String {
     }
 }
 
-/// Runs a node until `shutdown` turns true.
-pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Runs a node until `shutdown` turns true, with default [`RunOptions`].
+pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    run_with(config, shutdown, RunOptions::default()).await
+}
+
+/// Runs a node until `shutdown` turns true (SIGTERM). A `/drain` request drains without
+/// exiting, as `nodetool drain` does; the process then waits for the signal.
+pub async fn run_with(
+    config: Config,
+    mut shutdown: watch::Receiver<bool>,
+    options: RunOptions,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     if config.authenticator != "AllowAllAuthenticator" {
         anyhow::bail!(
@@ -33,6 +68,16 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
             config.authenticator
         );
     }
+
+    // The admin endpoint comes first so /livez and /startupz answer during commit-log replay.
+    let admin_state = Arc::new(AdminState::default());
+    let lifecycle = admin_state.lifecycle.clone();
+    let metrics = admin_state.metrics.clone();
+    spawn_heartbeat(lifecycle.clone());
+    let admin_addr = SocketAddr::new(config.rpc_address, config.admin_port);
+    admin::spawn(admin_addr, admin_state.clone())
+        .with_context(|| format!("binding the admin port {admin_addr}"))?;
+
     let system_dir = config.data_dir.join("system");
     std::fs::create_dir_all(&system_dir)
         .with_context(|| format!("creating {}", system_dir.display()))?;
@@ -63,13 +108,16 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         .context("opening the storage engine")?;
     let engine = Arc::new(engine);
 
+    let broadcast_address = config.effective_broadcast_address();
+    // A wildcard rpc_address (the image's 0.0.0.0) is not an address clients can use.
+    let rpc_address = config.effective_broadcast_rpc_address();
     let node = NodeInfo {
         cluster_name: config.cluster_name.clone(),
         host_id: local.host_id,
         tokens: local.tokens.clone(),
         listen_address: config.listen_address,
-        broadcast_address: config.broadcast_address.unwrap_or(config.listen_address),
-        rpc_address: config.broadcast_rpc_address.unwrap_or(config.rpc_address),
+        broadcast_address,
+        rpc_address,
         native_port: config.native_transport_port,
         storage_port: config.storage_port,
         dc: config.dc.clone(),
@@ -80,28 +128,80 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
             .map(|d| d.as_secs())
             .unwrap_or(0)) as i32,
     };
+    let pod = shoal_k8s::PodEnv::from_env(
+        &|k| std::env::var(k).ok(),
+        &shoal_k8s::identity::system_hostname(),
+    );
+    let _ = admin_state.facts.set(NodeFacts {
+        host_id: local.host_id.to_string(),
+        cluster_name: config.cluster_name.clone(),
+        tokens: local.tokens.len(),
+        dc: config.dc.clone(),
+        rack: config.rack.clone(),
+        listen_address: config.listen_address.to_string(),
+        broadcast_address: broadcast_address.to_string(),
+        rpc_address: rpc_address.to_string(),
+        native_port: config.native_transport_port,
+        storage_port: config.storage_port,
+        hostname: pod.hostname.clone(),
+        ordinal: pod.ordinal(),
+        namespace: pod.namespace.clone(),
+    });
+    // Hooks for the cluster work: it owns these senders' replacements (persisted peers from
+    // system.peers, "a peer is live" from the failure detector) and consumes `discovered`.
+    let (_persisted_peers, persisted_rx) = watch::channel(Vec::<SocketAddr>::new());
+    let (_live_peer, live_rx) = watch::channel(false);
+    start_discovery(
+        &config,
+        broadcast_address,
+        persisted_rx,
+        live_rx,
+        &admin_state,
+    );
+
     let executor = Arc::new(Executor::new(engine.clone(), node, store, schema));
 
     let addr = SocketAddr::new(config.rpc_address, config.native_transport_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the CQL port {addr}"))?;
-    info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "Shoal node ready: CQL native transport on {addr}");
     let stats = Arc::new(ServerStats::default());
+    spawn_sampler(engine.clone(), stats.clone(), metrics.clone());
+    // The CQL server gets its own stop signal: a drain closes CQL long before the process
+    // is asked to exit, and a /drain without SIGTERM never exits at all.
+    let (cql_stop_tx, cql_stop_rx) = watch::channel(false);
     let server = tokio::spawn(server::serve(
         listener,
         executor.clone(),
-        shutdown.clone(),
-        stats,
+        cql_stop_rx,
+        stats.clone(),
     ));
+    lifecycle.set_cql_serving(true);
+    // Single node: joined as soon as CQL is up. The gossip work moves this after JOINING.
+    lifecycle.advance(NodeState::Normal);
+    info!(%addr, %admin_addr, elapsed_ms = started.elapsed().as_millis() as u64, "Shoal node ready: CQL native transport on {addr}");
 
-    while !*shutdown.borrow() {
-        if shutdown.changed().await.is_err() {
-            break;
-        }
+    let signalled = tokio::select! {
+        _ = shutdown.wait_for(|v| *v) => true,
+        _ = lifecycle.wait_drain_requested() => false,
+    };
+    info!(
+        reason = if signalled { "signal" } else { "/drain" },
+        "draining"
+    );
+    lifecycle.request_drain();
+    // Hook for the gossip work: announce DRAINING here so peers stop coordinating to us.
+    if !options.drain_delay.is_zero() {
+        info!(
+            delay_ms = options.drain_delay.as_millis() as u64,
+            "readiness is off; waiting for endpoints to update before closing CQL"
+        );
+        tokio::time::sleep(options.drain_delay).await;
     }
-    info!("shutting down");
+    let _ = cql_stop_tx.send(true);
     let _ = server.await;
+    lifecycle.set_cql_serving(false);
+    wait_in_flight(&stats, options.in_flight_timeout).await;
     let engine2 = engine.clone();
     // Flush memtables so the next start replays nothing: restarts stay fast.
     tokio::task::spawn_blocking(move || {
@@ -110,6 +210,107 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
     })
     .await
     .context("engine shutdown task")??;
+    // Hook for the gossip work: announce shutdown (Cassandra's GOSSIP_SHUTDOWN) here, so
+    // peers mark this node down at once instead of waiting for the failure detector. Never
+    // decommission: a SIGTERM is a restart or a reschedule, not a removal (§3 rule 9).
+    lifecycle.mark_drained();
+    info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "drained: memtables flushed, CQL closed"
+    );
+    if !signalled {
+        // `nodetool drain` semantics: stay up (probes answer, nothing is served) until told to go.
+        let _ = shutdown.wait_for(|v| *v).await;
+    }
     info!("shutdown complete");
     Ok(())
+}
+
+/// Ticks the request runtime's heartbeat that `/livez` checks.
+fn spawn_heartbeat(lifecycle: Arc<Lifecycle>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            lifecycle.heartbeat();
+        }
+    });
+}
+
+/// Copies engine and server numbers into the metrics registry, so `/metrics` reads atomics
+/// only and never waits on the engine.
+fn spawn_sampler(engine: Arc<Engine>, stats: Arc<ServerStats>, metrics: Arc<Metrics>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let g = &metrics.gauges;
+            g.connected_clients.store(
+                stats.connections.load(Ordering::Relaxed) as i64,
+                Ordering::Relaxed,
+            );
+            g.cql_requests.store(
+                stats.requests.load(Ordering::Relaxed) as u64,
+                Ordering::Relaxed,
+            );
+            let engine = engine.clone();
+            // stats() lists the commit-log directory: keep that off the async workers.
+            let Ok(s) = tokio::task::spawn_blocking(move || engine.stats()).await else {
+                continue;
+            };
+            g.memtable_bytes
+                .store(s.memtable_bytes as i64, Ordering::Relaxed);
+            g.memtable_partitions
+                .store(s.memtable_partitions as i64, Ordering::Relaxed);
+            g.sstables.store(s.sstables as i64, Ordering::Relaxed);
+            g.flushes.store(s.flushes, Ordering::Relaxed);
+            g.commitlog_segments
+                .store(s.commitlog_segments as i64, Ordering::Relaxed);
+            g.writes.store(s.writes, Ordering::Relaxed);
+            g.reads.store(s.reads, Ordering::Relaxed);
+            g.replayed_entries
+                .store(s.replayed_entries, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Starts seed discovery (headless-Service DNS + persisted peers) for `/status` today and
+/// the gossip work tomorrow.
+fn start_discovery(
+    config: &Config,
+    broadcast: IpAddr,
+    persisted: watch::Receiver<Vec<SocketAddr>>,
+    live_peer: watch::Receiver<bool>,
+    admin_state: &AdminState,
+) {
+    let resolver = match DnsResolver::from_system() {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            warn!(error = %e, "no DNS configuration (/etc/resolv.conf): seed names will not resolve");
+            return;
+        }
+    };
+    let own = vec![config.listen_address, broadcast];
+    let cfg = DiscoveryConfig::new(&config.seeds, config.storage_port, own);
+    let rx = discovery::spawn(cfg, resolver, persisted, live_peer);
+    let _ = admin_state.discovered.set(rx);
+}
+
+/// Waits until every CQL connection finished its in-flight requests and closed.
+async fn wait_in_flight(stats: &ServerStats, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let open = stats.connections.load(Ordering::Relaxed);
+        if open == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            warn!(
+                connections = open,
+                "in-flight CQL requests did not finish in time; flushing anyway"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
