@@ -27,9 +27,12 @@ fn snitch_class(name: &str) -> String {
 /// Runs a node until `shutdown` turns true.
 pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let started = Instant::now();
-    if config.authenticator != "AllowAllAuthenticator" {
+    if !matches!(
+        config.authenticator.as_str(),
+        "AllowAllAuthenticator" | "PasswordAuthenticator"
+    ) {
         anyhow::bail!(
-            "authenticator {} is not supported yet: only AllowAllAuthenticator (no authentication) is available",
+            "authenticator {} is not supported: use AllowAllAuthenticator or PasswordAuthenticator",
             config.authenticator
         );
     }
@@ -83,7 +86,17 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
             .map(|d| d.as_secs())
             .unwrap_or(0)) as i32,
     };
-    let executor = Arc::new(Executor::new(engine.clone(), node, store, schema));
+    let mut auth = shoal_cql::auth::AuthConfig::new(&config.authenticator, &config.authorizer);
+    auth.default_superuser =
+        std::env::var("SHOAL_SUPERUSER_NAME").unwrap_or(auth.default_superuser);
+    auth.default_password =
+        std::env::var("SHOAL_SUPERUSER_PASSWORD").unwrap_or(auth.default_password);
+    let executor = Arc::new(Executor::new(engine.clone(), node, store, schema).with_auth(auth));
+    executor
+        .auth()
+        .bootstrap(&executor)
+        .await
+        .map_err(|e| anyhow::anyhow!("setting up roles: {e}"))?;
 
     let addr = SocketAddr::new(config.rpc_address, config.native_transport_port);
     let listener = tokio::net::TcpListener::bind(addr)

@@ -8,6 +8,7 @@ pub mod paging;
 pub mod restrictions;
 pub mod select;
 pub mod system_views;
+pub mod trace;
 pub mod value;
 
 use std::collections::HashMap;
@@ -59,6 +60,19 @@ pub const PARTITIONER: &str = "org.apache.cassandra.dht.Murmur3Partitioner";
 pub struct Session {
     pub keyspace: Option<String>,
     pub protocol_version: u8,
+    /// The logged-in role; `None` is Cassandra's anonymous user (AllowAllAuthenticator).
+    pub user: Option<String>,
+    /// Set for the one request that asked for tracing.
+    pub trace: Option<Arc<trace::Trace>>,
+}
+
+impl Session {
+    /// Records a tracing event when the request is traced; `activity` is only built then.
+    pub fn trace(&self, activity: impl FnOnce() -> String) {
+        if let Some(t) = &self.trace {
+            t.event(activity());
+        }
+    }
 }
 
 /// The result of one request.
@@ -100,6 +114,7 @@ pub struct Executor {
     prepared: RwLock<HashMap<Bytes, Arc<Prepared>>>,
     events: broadcast::Sender<Event>,
     last_timestamp: AtomicI64,
+    auth: crate::auth::Auth,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -120,7 +135,18 @@ impl Executor {
             prepared: RwLock::new(HashMap::new()),
             events,
             last_timestamp: AtomicI64::new(0),
+            auth: crate::auth::Auth::new(crate::auth::AuthConfig::default()),
         }
+    }
+
+    /// Sets the authenticator and authorizer (before the executor is shared).
+    pub fn with_auth(mut self, config: crate::auth::AuthConfig) -> Self {
+        self.auth = crate::auth::Auth::new(config);
+        self
+    }
+
+    pub fn auth(&self) -> &crate::auth::Auth {
+        &self.auth
     }
 
     /// Reads the persisted schema and adds the built-in keyspaces.
@@ -172,7 +198,9 @@ impl Executor {
         query: &str,
         params: &QueryParameters,
     ) -> CqlResult<Outcome> {
+        session.trace(|| format!("Parsing {query}"));
         let parsed = parser::parse(query)?;
+        session.trace(|| "Preparing statement".into());
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let schema = self.schema();
         let specs = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
@@ -263,6 +291,15 @@ impl Executor {
         Ok(outcome)
     }
 
+    /// The text of a prepared statement, for traces.
+    pub fn prepared_query(&self, id: &Bytes) -> Option<String> {
+        self.prepared
+            .read()
+            .expect("prepared lock")
+            .get(id)
+            .map(|p| p.query.clone())
+    }
+
     fn lookup_prepared(&self, id: &Bytes) -> CqlResult<Arc<Prepared>> {
         self.prepared.read().expect("prepared lock").get(id).cloned().ok_or_else(|| CqlError::Unprepared {
             message: format!("Prepared query with ID {} not found (either the query was not prepared on this host (maybe the host has been restarted?) or you have prepared too many queries and it has been evicted from the internal cache)", hex(id)),
@@ -276,7 +313,10 @@ impl Executor {
         let keyspace = req.keyspace.clone().or_else(|| session.keyspace.clone());
         // One timestamp for every statement of the batch, as Cassandra does: the batch is
         // one write, and ties between its statements resolve by value.
-        let timestamp = Some(req.default_timestamp.unwrap_or_else(|| self.next_timestamp()));
+        let timestamp = Some(
+            req.default_timestamp
+                .unwrap_or_else(|| self.next_timestamp()),
+        );
         let mut children: Vec<(Arc<Prepared>, Values)> = Vec::with_capacity(req.queries.len());
         for q in &req.queries {
             match q {
@@ -300,6 +340,15 @@ impl Executor {
                     children.push((self.lookup_prepared(id)?, values.clone()))
                 }
             }
+        }
+        for (p, _) in &children {
+            self.auth.check_statement(
+                self,
+                session.user.as_deref(),
+                p.keyspace.as_deref(),
+                &p.parsed.statement,
+                &schema,
+            )?;
         }
         let mut mutations = Vec::new();
         for (p, values) in &children {
@@ -332,6 +381,7 @@ impl Executor {
             }
         };
         modify::check_batch_kind(&schema, kind, &mutations_tables(&children))?;
+        session.trace(|| format!("Applying batch of {} mutations", mutations.len()));
         self.apply(merge_mutations(mutations)).await?;
         Ok(Outcome::new(ResultBody::Void))
     }
@@ -346,8 +396,20 @@ impl Executor {
         params: &QueryParameters,
         schema: &Arc<Schema>,
     ) -> CqlResult<Outcome> {
+        self.auth
+            .check_statement(self, session.user.as_deref(), keyspace, statement, schema)?;
         match statement {
-            Statement::Select(s) => select::execute(self, schema, keyspace, s, bound, params),
+            Statement::Select(s) => {
+                session.trace(|| {
+                    let ks = s.table.keyspace.as_deref().or(keyspace).unwrap_or("");
+                    format!("Executing read on {ks}.{}", s.table.name)
+                });
+                let outcome = select::execute(self, schema, keyspace, s, bound, params)?;
+                if let ResultBody::Rows(r) = &outcome.body {
+                    session.trace(|| format!("Read {} live rows", r.rows.len()));
+                }
+                Ok(outcome)
+            }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let ctx = modify::WriteContext {
                     executor: self,
@@ -357,7 +419,9 @@ impl Executor {
                     batch_timestamp: None,
                 };
                 let mutations = modify::mutations_for(&ctx, statement, bound)?;
+                session.trace(|| "Appending to commitlog".into());
                 self.apply(mutations).await?;
+                session.trace(|| "Adding to memtable".into());
                 Ok(Outcome::new(ResultBody::Void))
             }
             Statement::Batch(b) => {
@@ -386,6 +450,9 @@ impl Executor {
                     rows, params,
                 )?)))
             }
+            s if crate::auth::statements::handles(s) => Ok(Outcome::new(
+                crate::auth::statements::execute(self, session, keyspace, s).await?,
+            )),
             other => Ok(Outcome::new(
                 match ddl::execute(self, keyspace, other, bound)? {
                     Some(change) => ResultBody::SchemaChange(change),
