@@ -181,6 +181,28 @@ def test_list_roles_and_permissions(admin, table):
     assert users["cassandra"].super
 
 
+def test_creator_owns_what_it_creates(auth_node, admin):
+    admin.execute("CREATE ROLE builder WITH PASSWORD = 'pw' AND LOGIN = true")
+    admin.execute("GRANT CREATE ON ALL KEYSPACES TO builder")
+    ks = unique_keyspace()
+    cluster, s = connect(auth_node, "builder", "pw")
+    try:
+        s.execute(
+            f"CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+        )
+        s.execute(f"CREATE TABLE {ks}.t (k int PRIMARY KEY)")
+        s.execute(f"INSERT INTO {ks}.t (k) VALUES (1)")
+        assert s.execute(f"SELECT k FROM {ks}.t").one().k == 1
+        on_ks = {r.permission for r in admin.execute(f"LIST ALL PERMISSIONS ON KEYSPACE {ks} OF builder NORECURSIVE")}
+        assert on_ks == {"CREATE", "ALTER", "DROP", "SELECT", "MODIFY", "AUTHORIZE"}
+        s.execute(f"DROP KEYSPACE {ks}")
+    finally:
+        cluster.shutdown()
+    # Dropping the keyspace took its grants (and its tables') with it.
+    left = [r.resource for r in admin.execute("LIST ALL PERMISSIONS OF builder")]
+    assert left == ["<all keyspaces>"]
+
+
 def test_role_statement_errors(admin):
     with pytest.raises(Exception, match="cassandra already exists"):
         admin.execute("CREATE ROLE cassandra")

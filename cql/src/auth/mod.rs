@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::error::{CqlError, CqlResult};
 use crate::executor::Executor;
 use crate::parser::ast::{QualifiedName, Statement};
+use crate::protocol::SchemaChange;
 use crate::schema::Schema;
 
 pub use resource::{Permission, Resource};
@@ -336,6 +337,63 @@ impl Auth {
             return Ok(());
         }
         self.ensure(ex, user, perm, &resource)
+    }
+}
+
+impl Auth {
+    /// What `CassandraAuthorizer` does around DDL: the creator of a keyspace or table gets
+    /// every permission on it (`grantPermissionsToCreator`), and dropping one revokes every
+    /// permission on it and below (`AuthSchemaChangeListener`), so a later namesake does
+    /// not inherit old grants.
+    pub async fn after_schema_change(
+        &self,
+        ex: &Executor,
+        user: Option<&str>,
+        change: &SchemaChange,
+    ) -> CqlResult<()> {
+        if !self.config.cassandra_authorizer {
+            return Ok(());
+        }
+        let resource = match change.target {
+            "KEYSPACE" => Resource::Keyspace(change.keyspace.clone()),
+            "TABLE" => Resource::Table(change.keyspace.clone(), change.name.clone()),
+            _ => return Ok(()),
+        };
+        let writes = match (change.change, user) {
+            ("CREATED", Some(creator)) => {
+                statements::grant_writes(creator, &resource, resource.applicable().iter().copied())
+            }
+            ("DROPPED", _) => {
+                let name = resource.name();
+                let below = format!("{name}/");
+                let state = self.state(ex)?;
+                let mut w = Vec::new();
+                for (role, res) in state.permissions.keys() {
+                    if *res == name || res.starts_with(&below) {
+                        w.push(format!(
+                            "DELETE FROM {}.role_permissions WHERE role = {} AND resource = {}",
+                            internal::KEYSPACE,
+                            internal::quote(role),
+                            internal::quote(res)
+                        ));
+                        w.push(format!(
+                            "DELETE FROM {}.resource_role_permissons_index WHERE resource = {} AND role = {}",
+                            internal::KEYSPACE,
+                            internal::quote(res),
+                            internal::quote(role)
+                        ));
+                    }
+                }
+                w
+            }
+            _ => return Ok(()),
+        };
+        if writes.is_empty() {
+            return Ok(());
+        }
+        internal::write(ex, &writes).await?;
+        self.invalidate();
+        Ok(())
     }
 }
 

@@ -555,7 +555,7 @@ fn permissions_of(spec: &PermissionSpec, r: Option<&Resource>) -> CqlResult<Vec<
     Ok(filtered)
 }
 
-fn grant_writes(
+pub(crate) fn grant_writes(
     role: &str,
     resource: &Resource,
     perms: impl IntoIterator<Item = Permission>,

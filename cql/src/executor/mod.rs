@@ -453,12 +453,18 @@ impl Executor {
             s if crate::auth::statements::handles(s) => Ok(Outcome::new(
                 crate::auth::statements::execute(self, session, keyspace, s).await?,
             )),
-            other => Ok(Outcome::new(
-                match ddl::execute(self, keyspace, other, bound)? {
+            other => {
+                let change = ddl::execute(self, keyspace, other, bound)?;
+                if let Some(c) = &change {
+                    self.auth
+                        .after_schema_change(self, session.user.as_deref(), c)
+                        .await?;
+                }
+                Ok(Outcome::new(match change {
                     Some(change) => ResultBody::SchemaChange(change),
                     None => ResultBody::Void,
-                },
-            )),
+                }))
+            }
         }
     }
 
