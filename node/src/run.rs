@@ -87,10 +87,9 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
             .unwrap_or(0)) as i32,
     };
     let mut auth = shoal_cql::auth::AuthConfig::new(&config.authenticator, &config.authorizer);
-    auth.default_superuser =
-        std::env::var("SHOAL_SUPERUSER_NAME").unwrap_or(auth.default_superuser);
-    auth.default_password =
-        std::env::var("SHOAL_SUPERUSER_PASSWORD").unwrap_or(auth.default_password);
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    auth.default_superuser = env("SHOAL_SUPERUSER_NAME").unwrap_or(auth.default_superuser);
+    auth.default_password = env("SHOAL_SUPERUSER_PASSWORD").unwrap_or(auth.default_password);
     let executor = Arc::new(Executor::new(engine.clone(), node, store, schema).with_auth(auth));
     executor
         .auth()
