@@ -441,3 +441,60 @@ pub fn parse_plain(token: Option<&Bytes>) -> CqlResult<(String, String)> {
     }
     Ok((user, pass))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(superuser: bool, member_of: &[&str]) -> RoleRecord {
+        RoleRecord {
+            is_superuser: superuser,
+            can_login: true,
+            salted_hash: None,
+            member_of: member_of.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn permissions_are_inherited_through_granted_roles() {
+        let mut s = AuthState::default();
+        s.roles.insert("app".into(), role(false, &["readers"]));
+        s.roles.insert("readers".into(), role(false, &["base"]));
+        s.roles.insert("base".into(), role(false, &[]));
+        s.roles.insert("admin".into(), role(false, &["root"]));
+        s.roles.insert("root".into(), role(true, &[]));
+        let ks = Resource::Keyspace("ks".into());
+        s.permissions.insert(
+            ("base".into(), ks.name()),
+            [Permission::Select].into_iter().collect(),
+        );
+        assert_eq!(
+            s.roles_of("app", false),
+            ["app", "readers"].map(String::from).into()
+        );
+        assert_eq!(s.roles_of("app", true).len(), 3);
+        assert!(s.permissions_on("app", &ks).contains(&Permission::Select));
+        assert!(!s.permissions_on("app", &ks).contains(&Permission::Modify));
+        assert!(!s.is_super("app"));
+        // Superuser status and every permission come with a granted superuser role.
+        assert!(s.is_super("admin"));
+        assert!(s.permissions_on("admin", &ks).contains(&Permission::Modify));
+    }
+
+    #[test]
+    fn sasl_plain_tokens() {
+        let t = Bytes::from_static(b"\0cassandra\0secret");
+        assert_eq!(
+            parse_plain(Some(&t)).unwrap(),
+            ("cassandra".to_string(), "secret".to_string())
+        );
+        for bad in [&b"cassandra"[..], b"\0\0pw", b"\0user\0"] {
+            let t = Bytes::copy_from_slice(bad);
+            assert!(matches!(
+                parse_plain(Some(&t)),
+                Err(CqlError::BadCredentials(_))
+            ));
+        }
+        assert!(parse_plain(None).is_err());
+    }
+}
