@@ -36,6 +36,14 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
             config.authenticator
         );
     }
+    if config.authenticator == "AllowAllAuthenticator" && config.authorizer != "AllowAllAuthorizer"
+    {
+        anyhow::bail!(
+            "{} can't be used with {}",
+            config.authenticator,
+            config.authorizer
+        );
+    }
     let system_dir = config.data_dir.join("system");
     std::fs::create_dir_all(&system_dir)
         .with_context(|| format!("creating {}", system_dir.display()))?;
