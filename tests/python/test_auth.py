@@ -160,7 +160,7 @@ def test_list_roles_and_permissions(admin, table):
     admin.execute(f"GRANT SELECT ON KEYSPACE {ks} TO group1")
 
     rows = {r.role: r for r in admin.execute("LIST ROLES")}
-    assert list(admin.execute("LIST ROLES").column_names) == ["role", "super", "login", "options"]
+    assert list(admin.execute("LIST ROLES").column_names) == ["role", "super", "login", "options", "datacenters"]
     assert rows["cassandra"].super and rows["cassandra"].login
     assert not rows["lister"].super and rows["lister"].login
     assert not rows["group1"].login
@@ -239,7 +239,9 @@ def test_cqlsh_with_credentials(auth_node):
             capture_output=True, text=True, timeout=90, env=env,
         )
         assert ok.returncode == 0, ok.stderr
-        assert "cassandra |  True |  True |" in ok.stdout
+        cells = [[c.strip() for c in line.split("|")] for line in ok.stdout.splitlines() if "|" in line]
+        assert cells[0] == ["role", "super", "login", "options", "datacenters"], ok.stdout
+        assert ["cassandra", "True", "True", "{}", "ALL"] in cells, ok.stdout
         bad = subprocess.run(
             [str(CQLSH), auth_node.host, str(auth_node.port), "-u", "cassandra", "-p", "bad",
              "-e", "LIST ROLES"],

@@ -727,6 +727,8 @@ fn list_roles(
                 bool_cell(rec.can_login),
                 // An empty map<text, text>: no custom options.
                 Some(Bytes::from_static(&[0, 0, 0, 0])),
+                // AllowAllNetworkAuthorizer: every role may use every datacenter.
+                text_cell("ALL"),
             ]);
         }
     }
@@ -750,6 +752,7 @@ fn list_roles(
                     frozen: false,
                 },
             ),
+            spec("roles", "datacenters", CqlType::Text),
         ]
     };
     Ok(rows(columns, out))
