@@ -2,6 +2,7 @@
 //! the language ([`parser`]), the schema ([`schema`]), single-node execution ([`executor`])
 //! and the TCP server ([`server`]).
 
+pub mod auth;
 pub mod error;
 pub mod executor;
 pub mod parser;

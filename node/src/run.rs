@@ -62,10 +62,21 @@ pub async fn run_with(
     options: RunOptions,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    if config.authenticator != "AllowAllAuthenticator" {
+    if !matches!(
+        config.authenticator.as_str(),
+        "AllowAllAuthenticator" | "PasswordAuthenticator"
+    ) {
         anyhow::bail!(
-            "authenticator {} is not supported yet: only AllowAllAuthenticator (no authentication) is available",
+            "authenticator {} is not supported: use AllowAllAuthenticator or PasswordAuthenticator",
             config.authenticator
+        );
+    }
+    if config.authenticator == "AllowAllAuthenticator" && config.authorizer != "AllowAllAuthorizer"
+    {
+        anyhow::bail!(
+            "{} can't be used with {}",
+            config.authenticator,
+            config.authorizer
         );
     }
 
@@ -159,7 +170,16 @@ pub async fn run_with(
         &admin_state,
     );
 
-    let executor = Arc::new(Executor::new(engine.clone(), node, store, schema));
+    let mut auth = shoal_cql::auth::AuthConfig::new(&config.authenticator, &config.authorizer);
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    auth.default_superuser = env("SHOAL_SUPERUSER_NAME").unwrap_or(auth.default_superuser);
+    auth.default_password = env("SHOAL_SUPERUSER_PASSWORD").unwrap_or(auth.default_password);
+    let executor = Arc::new(Executor::new(engine.clone(), node, store, schema).with_auth(auth));
+    executor
+        .auth()
+        .bootstrap(&executor)
+        .await
+        .map_err(|e| anyhow::anyhow!("setting up roles: {e}"))?;
 
     let addr = SocketAddr::new(config.rpc_address, config.native_transport_port);
     let listener = tokio::net::TcpListener::bind(addr)

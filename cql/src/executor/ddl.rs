@@ -127,9 +127,10 @@ pub fn execute(
         Statement::CreateTrigger { .. } | Statement::DropTrigger { .. } => {
             return Err(CqlError::invalid("Triggers are not supported by this node"));
         }
+        // Role and permission statements run in `crate::auth::statements`, not as DDL.
         _ => {
-            return Err(CqlError::invalid(
-                "Roles, users and permissions are not supported yet by this node (authentication is AllowAllAuthenticator)",
+            return Err(CqlError::server(
+                "role and permission statements do not go through the schema",
             ));
         }
     };

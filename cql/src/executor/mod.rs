@@ -11,6 +11,7 @@ pub mod paging;
 pub mod restrictions;
 pub mod select;
 pub mod system_views;
+pub mod trace;
 pub mod value;
 
 use std::collections::HashMap;
@@ -62,6 +63,19 @@ pub const PARTITIONER: &str = "org.apache.cassandra.dht.Murmur3Partitioner";
 pub struct Session {
     pub keyspace: Option<String>,
     pub protocol_version: u8,
+    /// The logged-in role; `None` is Cassandra's anonymous user (AllowAllAuthenticator).
+    pub user: Option<String>,
+    /// Set for the one request that asked for tracing.
+    pub trace: Option<Arc<trace::Trace>>,
+}
+
+impl Session {
+    /// Records a tracing event when the request is traced; `activity` is only built then.
+    pub fn trace(&self, activity: impl FnOnce() -> String) {
+        if let Some(t) = &self.trace {
+            t.event(activity());
+        }
+    }
 }
 
 /// The result of one request.
@@ -105,6 +119,7 @@ pub struct Executor {
     last_timestamp: AtomicI64,
     /// Stripes serialising writes to indexed partitions (see `index::apply_indexed`).
     pub(crate) index_locks: Vec<tokio::sync::Mutex<()>>,
+    auth: crate::auth::Auth,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -128,6 +143,7 @@ impl Executor {
             index_locks: (0..index::STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            auth: crate::auth::Auth::new(crate::auth::AuthConfig::default()),
         };
         if let Err(e) = index::rebuild_unfinished(&ex) {
             tracing::error!("rebuilding secondary indexes: {e}");
@@ -145,6 +161,16 @@ impl Executor {
             .collect();
         out.extend(index::engine_tables(schema));
         out
+    }
+
+    /// Sets the authenticator and authorizer (before the executor is shared).
+    pub fn with_auth(mut self, config: crate::auth::AuthConfig) -> Self {
+        self.auth = crate::auth::Auth::new(config);
+        self
+    }
+
+    pub fn auth(&self) -> &crate::auth::Auth {
+        &self.auth
     }
 
     /// Reads the persisted schema and adds the built-in keyspaces.
@@ -196,7 +222,9 @@ impl Executor {
         query: &str,
         params: &QueryParameters,
     ) -> CqlResult<Outcome> {
+        session.trace(|| format!("Parsing {query}"));
         let parsed = parser::parse(query)?;
+        session.trace(|| "Preparing statement".into());
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let schema = self.schema();
         let specs = binds::analyze(&schema, keyspace.as_deref(), &parsed)?;
@@ -289,6 +317,15 @@ impl Executor {
         Ok(outcome)
     }
 
+    /// The text of a prepared statement, for traces.
+    pub fn prepared_query(&self, id: &Bytes) -> Option<String> {
+        self.prepared
+            .read()
+            .expect("prepared lock")
+            .get(id)
+            .map(|p| p.query.clone())
+    }
+
     fn lookup_prepared(&self, id: &Bytes) -> CqlResult<Arc<Prepared>> {
         self.prepared.read().expect("prepared lock").get(id).cloned().ok_or_else(|| CqlError::Unprepared {
             message: format!("Prepared query with ID {} not found (either the query was not prepared on this host (maybe the host has been restarted?) or you have prepared too many queries and it has been evicted from the internal cache)", hex(id)),
@@ -330,6 +367,15 @@ impl Executor {
                 }
             }
         }
+        for (p, _) in &children {
+            self.auth.check_statement(
+                self,
+                session.user.as_deref(),
+                p.keyspace.as_deref(),
+                &p.parsed.statement,
+                &schema,
+            )?;
+        }
         if children
             .iter()
             .any(|(p, _)| lwt::has_conditions(&p.parsed.statement))
@@ -367,6 +413,7 @@ impl Executor {
             }
         };
         modify::check_batch_kind(&schema, kind, &mutations_tables(&children))?;
+        session.trace(|| format!("Applying batch of {} mutations", mutations.len()));
         self.apply(merge_mutations(mutations)).await?;
         Ok(Outcome::new(ResultBody::Void))
     }
@@ -404,9 +451,21 @@ impl Executor {
         params: &QueryParameters,
         schema: &Arc<Schema>,
     ) -> CqlResult<Outcome> {
+        self.auth
+            .check_statement(self, session.user.as_deref(), keyspace, statement, schema)?;
         match statement {
-            Statement::Select(s) => select::execute(self, schema, keyspace, s, bound, params),
             s if lwt::has_conditions(s) => lwt::execute(self, schema, keyspace, s, bound).await,
+            Statement::Select(s) => {
+                session.trace(|| {
+                    let ks = s.table.keyspace.as_deref().or(keyspace).unwrap_or("");
+                    format!("Executing read on {ks}.{}", s.table.name)
+                });
+                let outcome = select::execute(self, schema, keyspace, s, bound, params)?;
+                if let ResultBody::Rows(r) = &outcome.body {
+                    session.trace(|| format!("Read {} live rows", r.rows.len()));
+                }
+                Ok(outcome)
+            }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let ctx = modify::WriteContext {
                     executor: self,
@@ -416,7 +475,9 @@ impl Executor {
                     batch_timestamp: None,
                 };
                 let mutations = modify::mutations_for(&ctx, statement, bound)?;
+                session.trace(|| "Appending to commitlog".into());
                 self.apply(mutations).await?;
+                session.trace(|| "Adding to memtable".into());
                 Ok(Outcome::new(ResultBody::Void))
             }
             Statement::Batch(b) => {
@@ -445,12 +506,21 @@ impl Executor {
                     rows, params,
                 )?)))
             }
-            other => Ok(Outcome::new(
-                match ddl::execute(self, keyspace, other, bound)? {
+            s if crate::auth::statements::handles(s) => Ok(Outcome::new(
+                crate::auth::statements::execute(self, session, keyspace, s).await?,
+            )),
+            other => {
+                let change = ddl::execute(self, keyspace, other, bound)?;
+                if let Some(c) = &change {
+                    self.auth
+                        .after_schema_change(self, session.user.as_deref(), c)
+                        .await?;
+                }
+                Ok(Outcome::new(match change {
                     Some(change) => ResultBody::SchemaChange(change),
                     None => ResultBody::Void,
-                },
-            )),
+                }))
+            }
         }
     }
 

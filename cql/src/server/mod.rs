@@ -3,7 +3,8 @@
 //! encoded responses back.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
@@ -13,7 +14,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::error::CqlError;
+use crate::executor::trace::Trace;
 use crate::executor::{CQL_VERSION, Executor, Outcome, Session};
+use crate::protocol::codec::flags;
 use crate::protocol::codec::{Compression, Decoded, Fatal, ProtocolCodec};
 use crate::protocol::{Event, Request, Response, ResponseExtras, ResultBody};
 
@@ -48,7 +51,7 @@ pub async fn serve(
                     tokio::spawn(async move {
                         stats.connections.fetch_add(1, Ordering::Relaxed);
                         debug!(%peer, "client connected");
-                        if let Err(e) = handle(socket, executor, shutdown, &stats).await {
+                        if let Err(e) = handle(socket, peer, executor, shutdown, &stats).await {
                             debug!(%peer, error = %e, "connection closed with error");
                         }
                         stats.connections.fetch_sub(1, Ordering::Relaxed);
@@ -69,12 +72,19 @@ pub async fn serve(
     }
 }
 
+/// Connection states, as Cassandra's `ServerConnection`.
+const NEW: u8 = 0;
+/// STARTUP answered with AUTHENTICATE: only AUTH_RESPONSE (and OPTIONS) until it succeeds.
+const AUTHENTICATING: u8 = 1;
+const READY: u8 = 2;
+
 struct Conn {
     executor: Arc<Executor>,
+    peer: SocketAddr,
     codec: Mutex<ProtocolCodec>,
     out: mpsc::Sender<Bytes>,
     session: Mutex<Session>,
-    started: std::sync::atomic::AtomicBool,
+    state: AtomicU8,
 }
 
 impl Conn {
@@ -102,6 +112,7 @@ impl Conn {
 
 async fn handle(
     socket: TcpStream,
+    peer: SocketAddr,
     executor: Arc<Executor>,
     mut shutdown: watch::Receiver<bool>,
     stats: &ServerStats,
@@ -127,10 +138,11 @@ async fn handle(
 
     let conn = Arc::new(Conn {
         executor,
+        peer,
         codec: Mutex::new(ProtocolCodec::new()),
         out: tx,
         session: Mutex::new(Session::default()),
-        started: std::sync::atomic::AtomicBool::new(false),
+        state: AtomicU8::new(NEW),
     });
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -181,9 +193,21 @@ async fn handle(
                         Request::Startup(options) => {
                             startup(&conn, version, stream, &options).await;
                         }
-                        _ if !conn.started.load(Ordering::Acquire) => {
+                        Request::AuthResponse(token)
+                            if conn.state.load(Ordering::Acquire) == AUTHENTICATING =>
+                        {
+                            let response = authenticate(&conn, token.as_ref()).await;
+                            conn.send(version, stream, &ResponseExtras::default(), &response)
+                                .await;
+                        }
+                        _ if conn.state.load(Ordering::Acquire) != READY => {
+                            let expecting = if conn.state.load(Ordering::Acquire) == NEW {
+                                "STARTUP or OPTIONS"
+                            } else {
+                                "SASL_RESPONSE"
+                            };
                             let error = CqlError::protocol(format!(
-                                "Unexpected message {}, expecting STARTUP or OPTIONS",
+                                "Unexpected message {}, expecting {expecting}",
                                 request_name(&request)
                             ));
                             conn.send(
@@ -245,11 +269,14 @@ async fn handle(
                                 .await
                                 .expect("semaphore open");
                             let conn = conn.clone();
+                            let traced = header.flags & flags::TRACING != 0;
                             tokio::spawn(async move {
+                                let trace = traced.then(|| Arc::new(Trace::default()));
                                 let (response, warnings) =
-                                    run_request(&conn, version, request).await;
+                                    run_request(&conn, version, request, trace.clone()).await;
                                 let extras = ResponseExtras {
                                     warnings: if version >= 4 { warnings } else { Vec::new() },
+                                    tracing_id: trace.map(|t| *t.id.as_bytes()),
                                     ..Default::default()
                                 };
                                 conn.send(version, stream, &extras, &response).await;
@@ -357,8 +384,14 @@ async fn startup(
         }
     };
     conn.session.lock().expect("session lock").protocol_version = version;
-    // READY goes out uncompressed and unframed; everything after it is compressed (and
-    // framed on v5). Switching under the codec lock keeps that order exact.
+    let password = conn.executor.auth().config.password_authenticator;
+    let reply = if password {
+        Response::Authenticate("org.apache.cassandra.auth.PasswordAuthenticator".into())
+    } else {
+        Response::Ready
+    };
+    // READY (or AUTHENTICATE) goes out uncompressed and unframed; everything after it is
+    // compressed (and framed on v5). Switching under the codec lock keeps that order exact.
     let bytes = {
         let mut codec = conn.codec.lock().expect("codec lock");
         let mut buf = BytesMut::new();
@@ -366,7 +399,7 @@ async fn startup(
             version,
             stream,
             &ResponseExtras::default(),
-            &Response::Ready,
+            &reply,
             &mut buf,
         );
         codec.set_compression(compression);
@@ -375,8 +408,36 @@ async fn startup(
         }
         buf.freeze()
     };
-    conn.started.store(true, Ordering::Release);
+    conn.state.store(
+        if password { AUTHENTICATING } else { READY },
+        Ordering::Release,
+    );
     let _ = conn.out.send(bytes).await;
+}
+
+/// AUTH_RESPONSE with a SASL PLAIN token: AUTH_SUCCESS (null token, as Cassandra) or a
+/// BadCredentials error, after which the client may try again.
+async fn authenticate(conn: &Conn, token: Option<&Bytes>) -> Response {
+    let result = match crate::auth::parse_plain(token) {
+        Ok((user, password)) => {
+            conn.executor
+                .auth()
+                .login(&conn.executor, &user, &password)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(role) => {
+            conn.session.lock().expect("session lock").user = Some(role);
+            conn.state.store(READY, Ordering::Release);
+            Response::AuthSuccess(None)
+        }
+        Err(e) => {
+            debug!(peer = %conn.peer, error = %e, "authentication failed");
+            Response::Error(e)
+        }
+    }
 }
 
 fn spawn_events(conn: Arc<Conn>, version: u8, wanted: HashSet<String>) {
@@ -410,10 +471,19 @@ fn spawn_events(conn: Arc<Conn>, version: u8, wanted: HashSet<String>) {
     });
 }
 
-async fn run_request(conn: &Conn, version: u8, request: Request) -> (Response, Vec<String>) {
+async fn run_request(
+    conn: &Conn,
+    version: u8,
+    request: Request,
+    trace: Option<Arc<Trace>>,
+) -> (Response, Vec<String>) {
     let mut session = conn.session.lock().expect("session lock").clone();
     session.protocol_version = version;
+    session.trace = trace.clone();
     let before = session.keyspace.clone();
+    let described = trace
+        .as_ref()
+        .map(|_| describe_request(&conn.executor, &request));
     let result: Result<Outcome, CqlError> = match request {
         Request::Query { query, params } => {
             conn.executor.query(&mut session, &query, &params).await
@@ -434,6 +504,23 @@ async fn run_request(conn: &Conn, version: u8, request: Request) -> (Response, V
     if session.keyspace != before {
         conn.session.lock().expect("session lock").keyspace = session.keyspace.clone();
     }
+    if let (Some(trace), Some((request, parameters))) = (&trace, described) {
+        if let Err(e) = &result {
+            trace.event(format!("Request failed: {e}"));
+        }
+        if let Err(e) = trace
+            .finish(
+                &conn.executor,
+                conn.peer.ip(),
+                "QUERY",
+                request,
+                &parameters,
+            )
+            .await
+        {
+            warn!(error = %e, "could not record the trace of a request");
+        }
+    }
     match result {
         Ok(Outcome { body, warnings }) => {
             if let ResultBody::SetKeyspace(_) = &body {
@@ -443,4 +530,46 @@ async fn run_request(conn: &Conn, version: u8, request: Request) -> (Response, V
         }
         Err(e) => (Response::Error(e), Vec::new()),
     }
+}
+
+/// The `request` text and `parameters` map of a traced request's session row, as
+/// Cassandra's `QueryMessage`/`ExecuteMessage`/`BatchMessage`/`PrepareMessage` record them.
+fn describe_request(
+    executor: &Executor,
+    request: &Request,
+) -> (&'static str, Vec<(String, String)>) {
+    let mut params = Vec::new();
+    let mut query_params = |p: &crate::protocol::QueryParameters| {
+        params.push(("consistency_level".into(), p.consistency.name().to_string()));
+        if let Some(n) = p.page_size {
+            params.push(("page_size".into(), n.to_string()));
+        }
+        if let Some(c) = p.serial_consistency {
+            params.push(("serial_consistency_level".into(), c.name().to_string()));
+        }
+    };
+    let request_text = match request {
+        Request::Query { query, params: p } => {
+            query_params(p);
+            params.push(("query".into(), query.clone()));
+            "Execute CQL3 query"
+        }
+        Request::Execute { id, params: p, .. } => {
+            query_params(p);
+            if let Some(q) = executor.prepared_query(id) {
+                params.push(("query".into(), q));
+            }
+            "Execute CQL3 prepared query"
+        }
+        Request::Batch(b) => {
+            params.push(("consistency_level".into(), b.consistency.name().to_string()));
+            "Execute batch of CQL3 queries"
+        }
+        Request::Prepare { query, .. } => {
+            params.push(("query".into(), query.clone()));
+            "Preparing CQL3 query"
+        }
+        _ => "",
+    };
+    (request_text, params)
 }
