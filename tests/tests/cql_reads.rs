@@ -100,20 +100,16 @@ async fn json_select_insert_and_functions() {
         .prepare(format!("SELECT JSON k, t FROM {ks}.j WHERE k = ?"))
         .await
         .unwrap();
-    let names: Vec<String> = p
-        .get_result_set_col_specs()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
+    let specs = p.get_current_result_set_col_specs();
+    let names: Vec<String> = specs.get().iter().map(|c| c.name().to_string()).collect();
     assert_eq!(names, vec!["[json]"]);
     let p = session
         .prepare(format!("SELECT toJson(l) FROM {ks}.j"))
         .await
         .unwrap();
+    let specs = p.get_current_result_set_col_specs();
     assert_eq!(
-        p.get_result_set_col_specs()
-            .get_by_index(0)
-            .map(|c| c.name()),
+        specs.get().get_by_index(0).map(|c| c.name()),
         Some("system.tojson(l)")
     );
     refused(
@@ -310,11 +306,8 @@ async fn group_by_slices_and_aggregates() {
         .prepare(format!("SELECT k, count(*), max(v) FROM {ks}.g GROUP BY k"))
         .await
         .unwrap();
-    let names: Vec<&str> = p
-        .get_result_set_col_specs()
-        .iter()
-        .map(|c| c.name())
-        .collect();
+    let specs = p.get_current_result_set_col_specs();
+    let names: Vec<String> = specs.get().iter().map(|c| c.name().to_string()).collect();
     assert_eq!(names, vec!["k", "count", "system.max(v)"]);
 
     // Mixed ASC/DESC multi-column slice, in storage order.
