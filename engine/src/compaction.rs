@@ -53,8 +53,9 @@ impl Strategy {
         let class = get("class").unwrap_or("");
         if class.ends_with("LeveledCompactionStrategy") {
             Strategy::Leveled {
-                sstable_size: (num("sstable_size_in_mb").unwrap_or(160.0).max(1.0) * MIB as f64)
-                    as u64,
+                // Fractions of a MiB are accepted (tests); 64 KiB keeps outputs sane.
+                sstable_size: ((num("sstable_size_in_mb").unwrap_or(160.0) * MIB as f64) as u64)
+                    .max(64 << 10),
                 fanout: num("fanout_size").unwrap_or(10.0).max(2.0) as u64,
             }
         } else {
