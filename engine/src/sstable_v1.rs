@@ -320,3 +320,101 @@ pub fn migrate(path: &Path, generation: u64, table: TableId, bloom_fp: f64) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode_mutations;
+    use crate::model::*;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let len = (payload.len() as u32).to_le_bytes();
+        let mut h = crc32fast::Hasher::new();
+        h.update(&len);
+        h.update(payload);
+        let mut out = len.to_vec();
+        out.extend_from_slice(&h.finalize().to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A version-1 file as the old writer laid it out: header, one block, index, footer.
+    fn v1_file(table: TableId, ms: &[Mutation]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&SSTABLE_MAGIC);
+        f.extend_from_slice(&1u32.to_le_bytes());
+        f.extend_from_slice(&table.0);
+        f.extend_from_slice(&3u64.to_le_bytes());
+        f.extend_from_slice(&77u64.to_le_bytes());
+        let crc = crc32fast::hash(&f);
+        f.extend_from_slice(&crc.to_le_bytes());
+        let mut payload = Vec::new();
+        encode_mutations(ms, &mut payload);
+        let block = frame(&payload);
+        let block_at = f.len() as u64;
+        f.extend_from_slice(&block);
+        let mut index = vec![1u8];
+        index.extend_from_slice(&ms[0].token.to_le_bytes());
+        index.push(ms[0].key.len() as u8);
+        index.extend_from_slice(&ms[0].key);
+        index.extend_from_slice(&block_at.to_le_bytes());
+        index.extend_from_slice(&(block.len() as u32).to_le_bytes());
+        let index = frame(&index);
+        let index_at = f.len() as u64;
+        f.extend_from_slice(&index);
+        let mut footer = index_at.to_le_bytes().to_vec();
+        footer.extend_from_slice(&(index.len() as u64).to_le_bytes());
+        let crc = crc32fast::hash(&footer);
+        footer.extend_from_slice(&crc.to_le_bytes());
+        footer.extend_from_slice(&FOOTER_MAGIC);
+        f.extend_from_slice(&footer);
+        f
+    }
+
+    #[test]
+    fn version_1_files_migrate_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = TableId([4; 16]);
+        let ms: Vec<Mutation> = (0..3)
+            .map(|i| Mutation {
+                table,
+                token: i,
+                key: Bytes::from(format!("k{i}")),
+                partition_deletion: None,
+                range_tombstones: vec![],
+                static_row: None,
+                rows: vec![Row {
+                    clustering: Bytes::from_static(b"c"),
+                    cells: vec![Cell {
+                        column: 1,
+                        path: None,
+                        timestamp: 5,
+                        value: CellValue::Live {
+                            value: Bytes::from(format!("v{i}")),
+                            ttl: None,
+                        },
+                    }],
+                    ..Row::default()
+                }],
+            })
+            .collect();
+        let path = dir.path().join(v2::file_name(9));
+        std::fs::write(&path, v1_file(table, &ms)).unwrap();
+        assert_eq!(v2::file_version(&path).unwrap(), 1);
+        migrate(&path, 9, table, 0.01).unwrap();
+        assert_eq!(v2::file_version(&path).unwrap(), v2::SSTABLE_VERSION);
+        let t = v2::SsTable::open(&path, 9).unwrap();
+        assert_eq!(
+            t.covers_up_to,
+            ReplayPosition {
+                segment: 3,
+                offset: 77
+            }
+        );
+        assert_eq!(t.stats.partitions, 3);
+        for m in ms {
+            let (pk, st) = mutation_to_state(m);
+            assert_eq!(t.get(&pk).unwrap(), Some(st));
+        }
+    }
+}
