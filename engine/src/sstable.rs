@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::codec::{decode_mutations, encode_mutations};
+use crate::codec::{decode_mutation_header, decode_mutations_shared, encode_mutations};
 use crate::commitlog::{ReplayPosition, sync_dir};
 use crate::error::{EngineError, Result};
 use crate::memtable::{PartitionKey, PartitionState};
@@ -35,8 +35,9 @@ pub const SSTABLE_VERSION: u32 = 2;
 pub const HEADER_SIZE: u64 = 48;
 pub const FOOTER_SIZE: u64 = 32;
 const FOOTER_MAGIC: [u8; 4] = *b"SEN2";
-/// Uncompressed payload a block aims at.
-pub const BLOCK_TARGET: usize = 64 << 10;
+/// Uncompressed payload a block aims at: small enough that a point read inflates little,
+/// large enough for LZ4 to find repetition and for the index to stay small.
+pub const BLOCK_TARGET: usize = 16 << 10;
 /// Bytes of a block's framing before its compressed payload.
 pub const BLOCK_HEADER_SIZE: usize = 12;
 /// Refuse to inflate a block beyond this, whatever its header claims.
@@ -80,10 +81,19 @@ impl std::fmt::Display for BlockError {
 }
 
 /// Encodes partition chunks as one data block: u32 compressed length, u32 uncompressed
-/// length, u32 CRC32 of (those 8 bytes ++ compressed bytes), LZ4 block.
+/// length, u32 CRC32 of (those 8 bytes ++ compressed bytes), LZ4 block. The uncompressed
+/// payload is a chunk directory (u32 count, u32 offset of each chunk) followed by the chunks,
+/// each a one-mutation list in the commit-log encoding, so a point read decodes one chunk.
 pub fn encode_block(chunks: &[Mutation]) -> Vec<u8> {
+    let dir_len = 4 + 4 * chunks.len();
     let mut raw = Vec::with_capacity(BLOCK_TARGET + 1024);
-    encode_mutations(chunks, &mut raw);
+    raw.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+    raw.resize(dir_len, 0);
+    for (i, c) in chunks.iter().enumerate() {
+        let off = raw.len() as u32;
+        raw[4 + 4 * i..8 + 4 * i].copy_from_slice(&off.to_le_bytes());
+        encode_mutations(std::slice::from_ref(c), &mut raw);
+    }
     let compressed = lz4_flex::block::compress(&raw);
     let mut out = Vec::with_capacity(BLOCK_HEADER_SIZE + compressed.len());
     out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
@@ -96,9 +106,8 @@ pub fn encode_block(chunks: &[Mutation]) -> Vec<u8> {
     out
 }
 
-/// Decodes one whole data block (framing included). Pure and total: any input yields chunks
-/// or an error, never a panic or an unbounded allocation.
-pub fn decode_block(buf: &[u8]) -> std::result::Result<Vec<Mutation>, BlockError> {
+/// Checks a block's framing and checksum and inflates its payload.
+fn inflate(buf: &[u8]) -> std::result::Result<Vec<u8>, BlockError> {
     let e = |m: &str| Err(BlockError(m.to_string()));
     if buf.len() < BLOCK_HEADER_SIZE {
         return e("block shorter than its header");
@@ -123,7 +132,115 @@ pub fn decode_block(buf: &[u8]) -> std::result::Result<Vec<Mutation>, BlockError
     if raw.len() != u {
         return e("block inflated to the wrong size");
     }
-    decode_mutations(&raw).map_err(|d| BlockError(d.to_string()))
+    Ok(raw)
+}
+
+/// The chunk directory of an inflated payload: each chunk's byte range, validated.
+fn chunk_ranges(raw: &[u8]) -> std::result::Result<Vec<(usize, usize)>, BlockError> {
+    let bad = || BlockError("malformed chunk directory".into());
+    let n = u32::from_le_bytes(
+        raw.get(0..4)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    ) as usize;
+    let dir_end = n
+        .checked_mul(4)
+        .and_then(|x| x.checked_add(4))
+        .filter(|e| *e <= raw.len())
+        .ok_or_else(bad)?;
+    let mut out = Vec::with_capacity(n);
+    let mut prev = dir_end;
+    for i in 0..n {
+        let off =
+            u32::from_le_bytes(raw[4 + 4 * i..8 + 4 * i].try_into().map_err(|_| bad())?) as usize;
+        if (i == 0 && off != prev) || off < prev || off > raw.len() {
+            return Err(bad());
+        }
+        if i > 0 {
+            out.push((prev, off));
+        }
+        prev = off;
+    }
+    if n > 0 {
+        out.push((prev, raw.len()));
+    } else if dir_end != raw.len() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// (token, key) of an encoded chunk without decoding it: version byte, count, table id,
+/// token, key (see the mutation encoding in `docs/formats/commitlog.md`).
+fn chunk_key(chunk: &[u8]) -> Option<(i64, &[u8])> {
+    let mut c = Cursor { buf: chunk, pos: 0 };
+    c.take(1)?;
+    c.varint()?;
+    c.take(16)?;
+    let token = c.u64()? as i64;
+    let n = usize::try_from(c.varint()?).ok()?;
+    let start = c.pos;
+    Some((token, chunk.get(start..start.checked_add(n)?)?))
+}
+
+/// Decodes chunk `raw[range]`; its keys and values share the inflated block's memory.
+fn decode_chunk(
+    raw: &Bytes,
+    range: std::ops::Range<usize>,
+) -> std::result::Result<Mutation, BlockError> {
+    let mut ms = decode_mutations_shared(raw, range).map_err(|d| BlockError(d.to_string()))?;
+    if ms.len() != 1 {
+        return Err(BlockError("a chunk must hold one mutation".into()));
+    }
+    Ok(ms.pop().expect("one"))
+}
+
+/// Decodes one whole data block (framing included). Pure and total: any input yields chunks
+/// or an error, never a panic or an unbounded allocation.
+pub fn decode_block(buf: &[u8]) -> std::result::Result<Vec<Mutation>, BlockError> {
+    let raw = Bytes::from(inflate(buf)?);
+    chunk_ranges(&raw)?
+        .into_iter()
+        .map(|(a, b)| decode_chunk(&raw, a..b))
+        .collect()
+}
+
+/// Decodes only the chunk of partition `pk` in a block, if it has one.
+pub fn find_in_block(
+    buf: &[u8],
+    pk: &PartitionKey,
+) -> std::result::Result<Option<Mutation>, BlockError> {
+    find_chunk(buf, pk, true)
+}
+
+fn find_chunk(
+    buf: &[u8],
+    pk: &PartitionKey,
+    with_rows: bool,
+) -> std::result::Result<Option<Mutation>, BlockError> {
+    let raw = Bytes::from(inflate(buf)?);
+    let ranges = chunk_ranges(&raw)?;
+    let mut lo = 0;
+    let mut hi = ranges.len();
+    let target = (pk.token, &pk.key[..]);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let (a, b) = ranges[mid];
+        let k = chunk_key(&raw[a..b]).ok_or_else(|| BlockError("malformed chunk key".into()))?;
+        match k.cmp(&target) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal if with_rows => {
+                return decode_chunk(&raw, a..b).map(Some);
+            }
+            std::cmp::Ordering::Equal => {
+                return decode_mutation_header(&raw[a..b])
+                    .map(Some)
+                    .map_err(|d| BlockError(d.to_string()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Sections other than data blocks: u32 payload length, u32 CRC32 of (length ++ payload).
@@ -943,6 +1060,17 @@ impl SsTable {
         })
     }
 
+    fn chunk(&self, i: usize, pk: &PartitionKey, with_rows: bool) -> Result<Option<Mutation>> {
+        let e = &self.index[i];
+        self.blocks_read.fetch_add(1, Ordering::Relaxed);
+        let buf = &self.map[e.offset as usize..(e.offset + e.len as u64) as usize];
+        find_chunk(buf, pk, with_rows).map_err(|d| EngineError::Corrupt {
+            path: self.path.clone(),
+            offset: e.offset,
+            reason: d.0,
+        })
+    }
+
     /// Whether the partition may be in this SSTable (key range, then Bloom filter).
     pub fn may_contain(&self, pk: &PartitionKey) -> bool {
         *pk >= self.stats.first_key && *pk <= self.stats.last_key && self.bloom.may_contain(&pk.key)
@@ -969,11 +1097,7 @@ impl SsTable {
         let Some((start, end)) = self.partition_blocks(pk) else {
             return Ok(None);
         };
-        let Some(m) = self
-            .block(start)?
-            .into_iter()
-            .find(|m| m.token == pk.token && m.key == pk.key)
-        else {
+        let Some(m) = self.chunk(start, pk, false)? else {
             return Ok(None);
         };
         Ok(Some(PartitionSlice {
@@ -1101,13 +1225,13 @@ impl Iterator for PartitionRows<'_> {
                 self.next += 1;
                 self.next - 1
             };
-            match self.table.block(b) {
-                Ok(chunks) => {
-                    let mut rows: Vec<Row> = chunks
-                        .into_iter()
-                        .find(|m| m.token == self.pk.token && m.key == self.pk.key)
-                        .map(|m| m.rows)
-                        .unwrap_or_default();
+            let chunk = self
+                .table
+                .chunk(b, &self.pk, true)
+                .map(|m| m.map(|m| m.rows));
+            match chunk {
+                Ok(rows) => {
+                    let mut rows = rows.unwrap_or_default();
                     if self.reversed {
                         rows.reverse();
                     }
