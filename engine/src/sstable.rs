@@ -218,8 +218,15 @@ fn find_chunk(
     pk: &PartitionKey,
     with_rows: bool,
 ) -> std::result::Result<Option<Mutation>, BlockError> {
-    let raw = Bytes::from(inflate(buf)?);
-    let ranges = chunk_ranges(&raw)?;
+    find_chunk_inflated(&Bytes::from(inflate(buf)?), pk, with_rows)
+}
+
+fn find_chunk_inflated(
+    raw: &Bytes,
+    pk: &PartitionKey,
+    with_rows: bool,
+) -> std::result::Result<Option<Mutation>, BlockError> {
+    let ranges = chunk_ranges(raw)?;
     let mut lo = 0;
     let mut hi = ranges.len();
     let target = (pk.token, &pk.key[..]);
@@ -231,7 +238,7 @@ fn find_chunk(
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
             std::cmp::Ordering::Equal if with_rows => {
-                return decode_chunk(&raw, a..b).map(Some);
+                return decode_chunk(raw, a..b).map(Some);
             }
             std::cmp::Ordering::Equal => {
                 return decode_mutation_header(&raw[a..b])
@@ -1060,15 +1067,27 @@ impl SsTable {
         })
     }
 
-    fn chunk(&self, i: usize, pk: &PartitionKey, with_rows: bool) -> Result<Option<Mutation>> {
+    fn corrupt(&self, i: usize, d: BlockError) -> EngineError {
+        EngineError::Corrupt {
+            path: self.path.clone(),
+            offset: self.index[i].offset,
+            reason: d.0,
+        }
+    }
+
+    /// Block `i`, checked and inflated.
+    fn inflated(&self, i: usize) -> Result<Bytes> {
         let e = &self.index[i];
         self.blocks_read.fetch_add(1, Ordering::Relaxed);
         let buf = &self.map[e.offset as usize..(e.offset + e.len as u64) as usize];
-        find_chunk(buf, pk, with_rows).map_err(|d| EngineError::Corrupt {
-            path: self.path.clone(),
-            offset: e.offset,
-            reason: d.0,
-        })
+        inflate(buf)
+            .map(Bytes::from)
+            .map_err(|d| self.corrupt(i, d))
+    }
+
+    fn chunk(&self, i: usize, pk: &PartitionKey, with_rows: bool) -> Result<Option<Mutation>> {
+        let raw = self.inflated(i)?;
+        find_chunk_inflated(&raw, pk, with_rows).map_err(|d| self.corrupt(i, d))
     }
 
     /// Whether the partition may be in this SSTable (key range, then Bloom filter).
@@ -1097,7 +1116,9 @@ impl SsTable {
         let Some((start, end)) = self.partition_blocks(pk) else {
             return Ok(None);
         };
-        let Some(m) = self.chunk(start, pk, false)? else {
+        let raw = self.inflated(start)?;
+        let Some(m) = find_chunk_inflated(&raw, pk, false).map_err(|d| self.corrupt(start, d))?
+        else {
             return Ok(None);
         };
         Ok(Some(PartitionSlice {
@@ -1105,6 +1126,7 @@ impl SsTable {
             pk: pk.clone(),
             start,
             end,
+            start_block: raw,
             header: PartitionState {
                 deletion: m.partition_deletion,
                 range_tombstones: m.range_tombstones,
@@ -1149,6 +1171,8 @@ pub struct PartitionSlice<'a> {
     pk: PartitionKey,
     start: usize,
     end: usize,
+    /// Block `start` inflated: most partitions live in one block, read once.
+    start_block: Bytes,
     pub header: PartitionState,
 }
 
@@ -1185,6 +1209,8 @@ impl<'a> PartitionSlice<'a> {
         PartitionRows {
             table: self.table,
             pk: self.pk.clone(),
+            start: self.start,
+            start_block: self.start_block.clone(),
             next,
             stop,
             reversed,
@@ -1198,6 +1224,8 @@ impl<'a> PartitionSlice<'a> {
 pub struct PartitionRows<'a> {
     table: &'a SsTable,
     pk: PartitionKey,
+    start: usize,
+    start_block: Bytes,
     /// Forward: next block to read, `stop` exclusive. Reversed: one past the next block
     /// to read, counting down to `stop`.
     next: usize,
@@ -1225,10 +1253,13 @@ impl Iterator for PartitionRows<'_> {
                 self.next += 1;
                 self.next - 1
             };
-            let chunk = self
-                .table
-                .chunk(b, &self.pk, true)
-                .map(|m| m.map(|m| m.rows));
+            let chunk = if b == self.start {
+                find_chunk_inflated(&self.start_block, &self.pk, true)
+                    .map_err(|d| self.table.corrupt(b, d))
+            } else {
+                self.table.chunk(b, &self.pk, true)
+            }
+            .map(|m| m.map(|m| m.rows));
             match chunk {
                 Ok(rows) => {
                     let mut rows = rows.unwrap_or_default();
