@@ -37,7 +37,7 @@ pub const FOOTER_SIZE: u64 = 32;
 const FOOTER_MAGIC: [u8; 4] = *b"SEN2";
 /// Uncompressed payload a block aims at: small enough that a point read inflates little,
 /// large enough for LZ4 to find repetition and for the index to stay small.
-pub const BLOCK_TARGET: usize = 16 << 10;
+pub const BLOCK_TARGET: usize = 4 << 10;
 /// Bytes of a block's framing before its compressed payload.
 pub const BLOCK_HEADER_SIZE: usize = 12;
 /// Refuse to inflate a block beyond this, whatever its header claims.
