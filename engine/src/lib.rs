@@ -554,7 +554,11 @@ impl Engine {
             // A flush already requested covers this one.
             let _ = tx.try_send(());
         }
-        self.inner.throttle();
+        self.inner.throttle(|| {
+            if let Some((tx, _)) = &*self.flusher.lock().unwrap_or_else(|p| p.into_inner()) {
+                let _ = tx.try_send(());
+            }
+        });
         Ok(())
     }
 
@@ -1030,7 +1034,7 @@ impl Inner {
     /// Blocks the calling writer while memtables exceed their throttle limit, until flushes
     /// bring them back under it: writes slow down to the flush rate instead of failing or
     /// exhausting memory.
-    fn throttle(&self) {
+    fn throttle(&self, request_flush: impl Fn()) {
         let limit = self
             .config
             .memtable_space_bytes
@@ -1039,27 +1043,26 @@ impl Inner {
             return;
         }
         self.throttled_writes.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let mut g = self.flushed.0.lock().unwrap_or_else(|p| p.into_inner());
         while self.memtable_bytes() > limit && !self.closed.load(Ordering::Acquire) {
-            // Timed: a flush that fails never signals, and the writer must then proceed
-            // (the flush error is logged; memory keeps growing rather than deadlocking).
+            // Timed, and re-requesting the flush: a failed flush never signals and is only
+            // retried on request. If flushes keep failing for long, writers proceed (the
+            // errors are logged) rather than hang forever.
             let (ng, timeout) = self
                 .flushed
                 .1
                 .wait_timeout(g, std::time::Duration::from_millis(100))
                 .unwrap_or_else(|p| p.into_inner());
             g = ng;
-            if timeout.timed_out() && self.flushes_stuck() {
-                break;
+            if timeout.timed_out() {
+                request_flush();
+                if started.elapsed() > std::time::Duration::from_secs(30) {
+                    tracing::warn!("memtable flushes are failing; writes no longer throttled");
+                    break;
+                }
             }
         }
-    }
-
-    /// No flush is in progress or queued while memtables are over the limit: a previous flush
-    /// failed. Throttling would then wait forever.
-    fn flushes_stuck(&self) -> bool {
-        self.flush_lock.try_lock().is_ok()
-            && self.memtable_bytes() <= self.config.memtable_space_bytes
     }
 
     fn summaries(t: &Table) -> Vec<compaction::SstableSummary> {
