@@ -115,6 +115,8 @@ pub struct EngineTuning {
     /// Writes block while memtables (flushing ones included) exceed this multiple of
     /// `memtable_space_bytes`, until a flush completes.
     pub write_throttle_factor: u64,
+    /// Above three quarters of that limit each write is delayed to this rate (0 = never).
+    pub delayed_write_rate_bytes_per_sec: u64,
     /// "now" for compaction's gc_grace_seconds decisions.
     pub clock: Clock,
 }
@@ -127,6 +129,7 @@ impl Default for EngineTuning {
             background_compaction: true,
             compaction_interval: std::time::Duration::from_secs(1),
             write_throttle_factor: 2,
+            delayed_write_rate_bytes_per_sec: 16 << 20,
             clock: Clock::system(),
         }
     }
@@ -174,6 +177,8 @@ pub struct EngineStats {
     pub sstable_blocks_read: u64,
     /// Writes that waited for a flush because memtables were over their throttle limit.
     pub throttled_writes: u64,
+    /// Writes slowed down (not blocked) because memtables neared that limit.
+    pub delayed_writes: u64,
 }
 
 /// What a table's reads see. Replaced as a whole (copy-on-write) so a reader always gets a
@@ -304,6 +309,7 @@ struct Inner {
     bytes_compacted: AtomicU64,
     tombstones_purged: AtomicU64,
     throttled_writes: AtomicU64,
+    delayed_writes: AtomicU64,
     tables: RwLock<HashMap<TableId, Arc<Table>>>,
     log: CommitLog,
     /// Writes hold it shared from logging to memtable update; operations that need "every
@@ -441,6 +447,7 @@ impl Engine {
             bytes_compacted: AtomicU64::new(0),
             tombstones_purged: AtomicU64::new(0),
             throttled_writes: AtomicU64::new(0),
+            delayed_writes: AtomicU64::new(0),
             tables: RwLock::new(map),
             log,
             barrier: RwLock::new(()),
@@ -547,14 +554,14 @@ impl Engine {
     /// particular, must not call `apply_sync`). If this returns an error, nothing was applied
     /// and `on_durable` is never called.
     pub fn apply(&self, mutations: Vec<Mutation>, on_durable: OnDurable) -> Result<()> {
-        let need_flush = self.inner.apply(mutations, on_durable)?;
+        let (need_flush, entry_len) = self.inner.apply(mutations, on_durable)?;
         if need_flush
             && let Some((tx, _)) = &*self.flusher.lock().unwrap_or_else(|p| p.into_inner())
         {
             // A flush already requested covers this one.
             let _ = tx.try_send(());
         }
-        self.inner.throttle(|| {
+        self.inner.throttle(entry_len, || {
             if let Some((tx, _)) = &*self.flusher.lock().unwrap_or_else(|p| p.into_inner()) {
                 let _ = tx.try_send(());
             }
@@ -693,6 +700,7 @@ impl Engine {
             tombstones_purged: inner.tombstones_purged.load(Ordering::Relaxed),
             sstable_blocks_read: blocks_read,
             throttled_writes: inner.throttled_writes.load(Ordering::Relaxed),
+            delayed_writes: inner.delayed_writes.load(Ordering::Relaxed),
         }
     }
 
@@ -852,7 +860,8 @@ impl Inner {
     }
 
     /// Returns whether memtables now exceed their space.
-    fn apply(&self, mutations: Vec<Mutation>, on_durable: OnDurable) -> Result<bool> {
+    /// Returns whether memtables now exceed their space, and the logged entry's size.
+    fn apply(&self, mutations: Vec<Mutation>, on_durable: OnDurable) -> Result<(bool, u64)> {
         self.check_open()?;
         let targets = {
             let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
@@ -869,6 +878,7 @@ impl Inner {
         let mut payload = Vec::with_capacity(256);
         encode_mutations(&mutations, &mut payload);
         let entry = commitlog::encode_entry(&payload);
+        let entry_len = entry.len() as u64;
         if entry.len() as u64 > self.log.max_entry_size() {
             return Err(EngineError::MutationTooLarge {
                 size: entry.len() as u64,
@@ -888,7 +898,10 @@ impl Inner {
             self.mutations.fetch_add(n, Ordering::Relaxed);
         }
         completion.arrive(Ok(()));
-        Ok(self.memtable_bytes() > self.config.memtable_space_bytes)
+        Ok((
+            self.memtable_bytes() > self.config.memtable_space_bytes,
+            entry_len,
+        ))
     }
 
     fn memtable_bytes(&self) -> u64 {
@@ -1034,12 +1047,24 @@ impl Inner {
     /// Blocks the calling writer while memtables exceed their throttle limit, until flushes
     /// bring them back under it: writes slow down to the flush rate instead of failing or
     /// exhausting memory.
-    fn throttle(&self, request_flush: impl Fn()) {
+    fn throttle(&self, entry_len: u64, request_flush: impl Fn()) {
         let limit = self
             .config
             .memtable_space_bytes
             .saturating_mul(self.tuning.write_throttle_factor.max(1));
-        if self.memtable_bytes() <= limit {
+        let bytes = self.memtable_bytes();
+        // Soft zone, from three quarters of the hard limit: each write is delayed as if
+        // writes were capped at `delayed_write_rate`, so a flush that falls behind slows
+        // writers a little at a time instead of stopping them all at the hard limit.
+        let soft = limit / 4 * 3;
+        if bytes > soft && bytes <= limit && self.tuning.delayed_write_rate_bytes_per_sec > 0 {
+            let micros =
+                entry_len.saturating_mul(1_000_000) / self.tuning.delayed_write_rate_bytes_per_sec;
+            self.delayed_writes.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_micros(micros.min(20_000)));
+            return;
+        }
+        if bytes <= limit {
             return;
         }
         self.throttled_writes.fetch_add(1, Ordering::Relaxed);

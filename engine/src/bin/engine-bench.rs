@@ -229,12 +229,13 @@ impl Store for Shoal {
     fn describe(&self) -> String {
         let s = self.0.stats();
         format!(
-            "sstables {}, {} MiB on disk, {} flushes, {} compactions ({} MiB in), {} throttled writes",
+            "sstables {}, {} MiB on disk, {} flushes, {} compactions ({} MiB in), {} delayed and {} blocked writes",
             s.sstables,
             s.sstable_bytes >> 20,
             s.flushes,
             s.compactions_completed,
             s.bytes_compacted >> 20,
+            s.delayed_writes,
             s.throttled_writes
         )
     }
