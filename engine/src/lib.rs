@@ -496,7 +496,10 @@ impl Engine {
                             Ok(true) if !inner.stop_compaction.load(Ordering::Acquire) => {}
                             Ok(_) => break,
                             Err(e) => {
-                                tracing::error!(error = %e, "compaction failed");
+                                // Shutdown interrupts a compaction on purpose.
+                                if !inner.stop_compaction.load(Ordering::Acquire) {
+                                    tracing::error!(error = %e, "compaction failed");
+                                }
                                 break;
                             }
                         }
