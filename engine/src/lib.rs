@@ -117,6 +117,9 @@ pub struct EngineTuning {
     pub write_throttle_factor: u64,
     /// Above three quarters of that limit each write is delayed to this rate (0 = never).
     pub delayed_write_rate_bytes_per_sec: u64,
+    /// Uncompressed size at which new SSTables cut data blocks (tests use tiny blocks so
+    /// that small partitions span many).
+    pub sstable_block_bytes: usize,
     /// "now" for compaction's gc_grace_seconds decisions.
     pub clock: Clock,
 }
@@ -130,6 +133,7 @@ impl Default for EngineTuning {
             compaction_interval: std::time::Duration::from_secs(1),
             write_throttle_factor: 2,
             delayed_write_rate_bytes_per_sec: 16 << 20,
+            sstable_block_bytes: sstable::BLOCK_TARGET,
             clock: Clock::system(),
         }
     }
@@ -994,7 +998,8 @@ impl Inner {
                 mt.partition_count() as u64,
                 self.tuning.bloom_filter_fp_chance,
                 None,
-            )?;
+            )?
+            .with_block_target(self.tuning.sstable_block_bytes);
             for e in mt.partitions.iter() {
                 let st = e.value().lock().unwrap_or_else(|p| p.into_inner());
                 w.add(e.key(), &st)?;
@@ -1241,15 +1246,18 @@ impl Inner {
                 }
                 if writer.is_none() {
                     let generation = t.next_generation.fetch_add(1, Ordering::Relaxed);
-                    writer = Some(sstable::Writer::create(
-                        &dir,
-                        t.id,
-                        generation,
-                        covers,
-                        expected,
-                        self.tuning.bloom_filter_fp_chance,
-                        Some(self.limiter.clone()),
-                    )?);
+                    writer = Some(
+                        sstable::Writer::create(
+                            &dir,
+                            t.id,
+                            generation,
+                            covers,
+                            expected,
+                            self.tuning.bloom_filter_fp_chance,
+                            Some(self.limiter.clone()),
+                        )?
+                        .with_block_target(self.tuning.sstable_block_bytes),
+                    );
                 }
                 writer.as_mut().expect("just set").add(&pk, &st)?;
             }

@@ -607,6 +607,7 @@ pub struct Writer {
     block: Vec<Mutation>,
     block_bytes: usize,
     block_continuation: bool,
+    block_target: usize,
     bloom: Bloom,
     stats: SsTableStats,
     limiter: Option<Arc<RateLimiter>>,
@@ -652,11 +653,18 @@ impl Writer {
             block: Vec::new(),
             block_bytes: 0,
             block_continuation: false,
+            block_target: BLOCK_TARGET,
             bloom: Bloom::new(expected_partitions, bloom_fp_chance),
             stats: SsTableStats::default(),
             limiter,
             last: None,
         })
+    }
+
+    /// Sets the uncompressed size at which blocks are cut (default [`BLOCK_TARGET`]).
+    pub fn with_block_target(mut self, bytes: usize) -> Writer {
+        self.block_target = bytes.max(1);
+        self
     }
 
     /// Bytes written so far (compressed), for splitting outputs.
@@ -762,7 +770,7 @@ impl Writer {
             + st.range_tombstones.len() * 48;
         self.block.push(chunk(Vec::new(), true));
         for row in st.rows.values() {
-            if self.block_bytes >= BLOCK_TARGET {
+            if self.block_bytes >= self.block_target {
                 self.flush_block()?;
                 self.block_continuation = true;
                 self.block.push(chunk(Vec::new(), false));
@@ -776,7 +784,7 @@ impl Writer {
                 .rows
                 .push(row.clone());
         }
-        if self.block_bytes >= BLOCK_TARGET {
+        if self.block_bytes >= self.block_target {
             self.flush_block()?;
         }
         Ok(())
