@@ -52,7 +52,30 @@ pub fn encode_mutations(mutations: &[Mutation], out: &mut Vec<u8>) {
 
 /// Decodes a payload written by [`encode_mutations`].
 pub fn decode_mutations(buf: &[u8]) -> Result<Vec<Mutation>, DecodeError> {
-    let mut r = Reader { buf, pos: 0 };
+    decode_mutations_from(Reader {
+        buf,
+        pos: 0,
+        shared: None,
+    })
+}
+
+/// [`decode_mutations`] of `buf[range]`, with keys and values sharing `buf`'s memory.
+pub(crate) fn decode_mutations_shared(
+    buf: &Bytes,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<Mutation>, DecodeError> {
+    let Some(slice) = buf.get(range.clone()) else {
+        return err("range out of the buffer");
+    };
+    decode_mutations_from(Reader {
+        buf: slice,
+        pos: 0,
+        shared: Some((buf, range.start)),
+    })
+}
+
+fn decode_mutations_from(mut r: Reader<'_>) -> Result<Vec<Mutation>, DecodeError> {
+    let buf = r.buf;
     let version = r.u8()?;
     if version != MUTATION_FORMAT_VERSION {
         return err(format!("unknown mutation format version {version}"));
@@ -60,7 +83,7 @@ pub fn decode_mutations(buf: &[u8]) -> Result<Vec<Mutation>, DecodeError> {
     let count = r.len_prefix(MIN_MUTATION_SIZE)?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        out.push(decode_mutation(&mut r)?);
+        out.push(decode_mutation(&mut r, true)?);
     }
     if r.pos != buf.len() {
         return err(format!(
@@ -69,6 +92,24 @@ pub fn decode_mutations(buf: &[u8]) -> Result<Vec<Mutation>, DecodeError> {
         ));
     }
     Ok(out)
+}
+
+/// Decodes a one-mutation payload without its rows (partition deletion, range tombstones
+/// and static row only): SSTable reads need a large partition's header long before its rows.
+pub(crate) fn decode_mutation_header(buf: &[u8]) -> Result<Mutation, DecodeError> {
+    let mut r = Reader {
+        buf,
+        pos: 0,
+        shared: None,
+    };
+    let version = r.u8()?;
+    if version != MUTATION_FORMAT_VERSION {
+        return err(format!("unknown mutation format version {version}"));
+    }
+    if r.len_prefix(MIN_MUTATION_SIZE)? != 1 {
+        return err("expected exactly one mutation");
+    }
+    decode_mutation(&mut r, false)
 }
 
 // Lower bounds of encoded sizes: a count read from the input is rejected when the remaining
@@ -112,7 +153,7 @@ fn encode_mutation(m: &Mutation, out: &mut Vec<u8>) {
     }
 }
 
-fn decode_mutation(r: &mut Reader<'_>) -> Result<Mutation, DecodeError> {
+fn decode_mutation(r: &mut Reader<'_>, with_rows: bool) -> Result<Mutation, DecodeError> {
     let table = TableId(r.array::<16>()?);
     let token = i64::from_le_bytes(r.array::<8>()?);
     let key = r.bytes()?;
@@ -152,7 +193,11 @@ fn decode_mutation(r: &mut Reader<'_>) -> Result<Mutation, DecodeError> {
     } else {
         None
     };
-    let n = r.len_prefix(MIN_ROW_SIZE)?;
+    let n = if with_rows {
+        r.len_prefix(MIN_ROW_SIZE)?
+    } else {
+        0
+    };
     let mut rows = Vec::with_capacity(n);
     for _ in 0..n {
         rows.push(decode_row(r)?);
@@ -350,6 +395,9 @@ fn put_ttl(out: &mut Vec<u8>, t: &Ttl) {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// When decoding from a shared buffer (and `buf` starts at this offset of it), byte
+    /// fields are slices of it instead of copies.
+    shared: Option<(&'a Bytes, usize)>,
 }
 
 impl Reader<'_> {
@@ -416,7 +464,13 @@ impl Reader<'_> {
     fn bytes(&mut self) -> Result<Bytes, DecodeError> {
         let n = self.varint()?;
         let n = usize::try_from(n).map_err(|_| DecodeError("length overflows".into()))?;
-        Ok(Bytes::copy_from_slice(self.take(n)?))
+        let start = self.pos;
+        let shared = self.shared;
+        let b = self.take(n)?;
+        Ok(match shared {
+            Some((buf, base)) => buf.slice(base + start..base + start + n),
+            None => Bytes::copy_from_slice(b),
+        })
     }
 
     fn column(&mut self) -> Result<ColumnId, DecodeError> {

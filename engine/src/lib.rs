@@ -5,12 +5,14 @@
 //! commit log. The engine knows partitions, clustering keys and cells, not CQL: see
 //! [`model`] for the contract and `docs/formats/` for every file it writes.
 //!
-//! Memtables are flushed to simple SSTables (see [`sstable`]) when they outgrow
-//! `memtable_space_bytes`, and commit-log segments are deleted once every table's data in
-//! them is flushed. Compaction is not there yet: SSTables accumulate.
+//! Memtables are flushed in the background to SSTables (see [`sstable`]) when they outgrow
+//! `memtable_space_bytes` (writes are throttled, not failed, when flushing falls behind), and
+//! commit-log segments are deleted once every table's data in them is flushed. A compaction
+//! thread merges SSTables per table strategy (see [`compaction`]), at a bounded throughput.
 
 mod codec;
 pub mod commitlog;
+pub mod compaction;
 pub mod error;
 pub mod memtable;
 pub mod meta;
@@ -18,11 +20,12 @@ pub mod model;
 mod read;
 pub mod reconcile;
 pub mod sstable;
+mod sstable_v1;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 pub use codec::{DecodeError, MUTATION_FORMAT_VERSION, decode_mutations, encode_mutations};
@@ -65,6 +68,77 @@ impl Default for EngineConfig {
     }
 }
 
+/// A source of "now" (seconds since the epoch) for compaction's tombstone purge decisions.
+/// Reads take their "now" from the [`ReadCommand`]; tests inject a manual clock here.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> LocalTime + Send + Sync>);
+
+impl Clock {
+    /// The system's wall clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs().min(i32::MAX as u64) as LocalTime)
+        }))
+    }
+
+    /// A clock that reads `t` (tests move it by hand).
+    pub fn manual(t: Arc<AtomicI32>) -> Clock {
+        Clock(Arc::new(move || t.load(Ordering::SeqCst)))
+    }
+
+    pub fn now(&self) -> LocalTime {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock(now = {})", self.now())
+    }
+}
+
+/// Storage settings added after [`EngineConfig`] was fixed: kept apart so that code building
+/// an `EngineConfig` literal keeps compiling. [`Engine::open`] uses the defaults.
+#[derive(Clone, Debug)]
+pub struct EngineTuning {
+    /// compaction_throughput: bytes per second all compaction output may write (0 = no limit).
+    pub compaction_throughput_bytes_per_sec: u64,
+    /// Bloom filter false-positive chance of new SSTables (bloom_filter_fp_chance).
+    pub bloom_filter_fp_chance: f64,
+    /// Run compactions on the background thread. Off, they run only when forced
+    /// ([`Engine::compact_all`], [`Engine::major_compact`]).
+    pub background_compaction: bool,
+    /// How often the compaction thread looks for work when nothing wakes it.
+    pub compaction_interval: std::time::Duration,
+    /// Writes block while memtables (flushing ones included) exceed this multiple of
+    /// `memtable_space_bytes`, until a flush completes.
+    pub write_throttle_factor: u64,
+    /// Above three quarters of that limit each write is delayed to this rate (0 = never).
+    pub delayed_write_rate_bytes_per_sec: u64,
+    /// Uncompressed size at which new SSTables cut data blocks (tests use tiny blocks so
+    /// that small partitions span many).
+    pub sstable_block_bytes: usize,
+    /// "now" for compaction's gc_grace_seconds decisions.
+    pub clock: Clock,
+}
+
+impl Default for EngineTuning {
+    fn default() -> Self {
+        EngineTuning {
+            compaction_throughput_bytes_per_sec: 64 << 20,
+            bloom_filter_fp_chance: 0.01,
+            background_compaction: true,
+            compaction_interval: std::time::Duration::from_secs(1),
+            write_throttle_factor: 2,
+            delayed_write_rate_bytes_per_sec: 16 << 20,
+            sstable_block_bytes: sstable::BLOCK_TARGET,
+            clock: Clock::system(),
+        }
+    }
+}
+
 /// A snapshot of the engine's counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -90,6 +164,25 @@ pub struct EngineStats {
     pub flushes: u64,
     /// Commit-log segments deleted because their data was flushed.
     pub commitlog_segments_discarded: u64,
+    /// SSTables per table.
+    pub sstables_per_table: Vec<(TableId, usize)>,
+    /// Bytes of all live SSTable files.
+    pub sstable_bytes: u64,
+    /// Memtables switched out and not yet written.
+    pub pending_flushes: usize,
+    /// Tables whose compaction strategy has work to do (running compaction included).
+    pub pending_compactions: usize,
+    pub compactions_completed: u64,
+    /// Input bytes of completed compactions.
+    pub bytes_compacted: u64,
+    /// Tombstones (and expired cells) purged by compaction.
+    pub tombstones_purged: u64,
+    /// Data blocks decoded from live SSTables (read amplification).
+    pub sstable_blocks_read: u64,
+    /// Writes that waited for a flush because memtables were over their throttle limit.
+    pub throttled_writes: u64,
+    /// Writes slowed down (not blocked) because memtables neared that limit.
+    pub delayed_writes: u64,
 }
 
 /// What a table's reads see. Replaced as a whole (copy-on-write) so a reader always gets a
@@ -111,6 +204,8 @@ struct Table {
     /// (flushed or truncated).
     floor: Mutex<ReplayPosition>,
     next_generation: AtomicU64,
+    /// A compaction of this table is running (picking must skip the table).
+    compacting: AtomicBool,
 }
 
 impl Table {
@@ -125,6 +220,7 @@ impl Table {
             }),
             floor: Mutex::new(ReplayPosition::default()),
             next_generation: AtomicU64::new(1),
+            compacting: AtomicBool::new(false),
         }
     }
 
@@ -199,10 +295,25 @@ impl Completion {
 pub struct Engine {
     inner: Arc<Inner>,
     flusher: Mutex<Option<(crossbeam::channel::Sender<()>, JoinHandle<()>)>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Inner {
     config: EngineConfig,
+    tuning: EngineTuning,
+    limiter: Arc<sstable::RateLimiter>,
+    /// Wakes the compaction thread (after flushes, option changes, shutdown).
+    compaction_wake: crossbeam::channel::Sender<()>,
+    /// One compaction at a time: the machine is small and compaction is I/O bound.
+    compaction_lock: Mutex<()>,
+    stop_compaction: AtomicBool,
+    /// Signalled after every flush, for throttled writers.
+    flushed: (Mutex<()>, Condvar),
+    compactions: AtomicU64,
+    bytes_compacted: AtomicU64,
+    tombstones_purged: AtomicU64,
+    throttled_writes: AtomicU64,
+    delayed_writes: AtomicU64,
     tables: RwLock<HashMap<TableId, Arc<Table>>>,
     log: CommitLog,
     /// Writes hold it shared from logging to memtable update; operations that need "every
@@ -233,6 +344,15 @@ impl Engine {
     /// Opens the engine and replays the commit log. `tables` are the live tables (from the
     /// schema); log entries for other table ids are skipped (dropped tables).
     pub fn open(config: EngineConfig, tables: Vec<(TableId, TableOptions)>) -> Result<Engine> {
+        Self::open_with(config, EngineTuning::default(), tables)
+    }
+
+    /// [`Engine::open`] with explicit [`EngineTuning`].
+    pub fn open_with(
+        config: EngineConfig,
+        tuning: EngineTuning,
+        tables: Vec<(TableId, TableOptions)>,
+    ) -> Result<Engine> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| io_err(&config.data_dir, e))?;
         std::fs::create_dir_all(&config.commitlog_dir)
             .map_err(|e| io_err(&config.commitlog_dir, e))?;
@@ -244,7 +364,7 @@ impl Engine {
             let truncated = meta.truncated.get(&id).copied().unwrap_or_default();
             let mut floor = truncated;
             let mut live = Vec::new();
-            for s in sstable::open_all(&config.data_dir, &id)? {
+            for s in open_table_sstables(&config.data_dir, &id, tuning.bloom_filter_fp_chance)? {
                 t.next_generation
                     .fetch_max(s.generation + 1, Ordering::Relaxed);
                 if s.covers_up_to <= truncated {
@@ -316,8 +436,22 @@ impl Engine {
             config.commitlog_segment_size,
             config.commitlog_sync,
         )?;
+        let (wake_tx, wake_rx) = crossbeam::channel::bounded::<()>(1);
         let inner = Arc::new(Inner {
             config,
+            limiter: Arc::new(sstable::RateLimiter::new(
+                tuning.compaction_throughput_bytes_per_sec,
+            )),
+            tuning,
+            compaction_wake: wake_tx,
+            compaction_lock: Mutex::new(()),
+            stop_compaction: AtomicBool::new(false),
+            flushed: (Mutex::new(()), Condvar::new()),
+            compactions: AtomicU64::new(0),
+            bytes_compacted: AtomicU64::new(0),
+            tombstones_purged: AtomicU64::new(0),
+            throttled_writes: AtomicU64::new(0),
+            delayed_writes: AtomicU64::new(0),
             tables: RwLock::new(map),
             log,
             barrier: RwLock::new(()),
@@ -344,11 +478,45 @@ impl Engine {
                 }
             })
             .map_err(|e| io_err(&inner.config.data_dir, e))?;
+        let weak = Arc::downgrade(&inner);
+        let interval = inner.tuning.compaction_interval;
+        let compactor = std::thread::Builder::new()
+            .name("shoal-compaction".into())
+            .spawn(move || {
+                loop {
+                    match wake_rx.recv_timeout(interval) {
+                        Ok(()) | Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam::channel::RecvTimeoutError::Disconnected) => return,
+                    }
+                    let Some(inner) = weak.upgrade() else { return };
+                    if inner.stop_compaction.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if !inner.tuning.background_compaction {
+                        continue;
+                    }
+                    loop {
+                        match inner.compact_step() {
+                            Ok(true) if !inner.stop_compaction.load(Ordering::Acquire) => {}
+                            Ok(_) => break,
+                            Err(e) => {
+                                // Shutdown interrupts a compaction on purpose.
+                                if !inner.stop_compaction.load(Ordering::Acquire) {
+                                    tracing::error!(error = %e, "compaction failed");
+                                }
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .map_err(|e| io_err(&inner.config.data_dir, e))?;
         // Replay may already have filled the memtables beyond the limit.
         let _ = tx.try_send(());
         Ok(Engine {
             inner,
             flusher: Mutex::new(Some((tx, handle))),
+            compactor: Mutex::new(Some(compactor)),
         })
     }
 
@@ -361,6 +529,9 @@ impl Engine {
         self.inner.check_open()?;
         let t = self.inner.table(&id)?;
         *t.options.write().unwrap_or_else(|p| p.into_inner()) = options;
+        // The strategy is read from the options at every pick: a changed `compaction` map
+        // takes effect at the next one, which this requests.
+        let _ = self.inner.compaction_wake.try_send(());
         Ok(())
     }
 
@@ -390,13 +561,18 @@ impl Engine {
     /// particular, must not call `apply_sync`). If this returns an error, nothing was applied
     /// and `on_durable` is never called.
     pub fn apply(&self, mutations: Vec<Mutation>, on_durable: OnDurable) -> Result<()> {
-        let need_flush = self.inner.apply(mutations, on_durable)?;
+        let (need_flush, entry_len) = self.inner.apply(mutations, on_durable)?;
         if need_flush
             && let Some((tx, _)) = &*self.flusher.lock().unwrap_or_else(|p| p.into_inner())
         {
             // A flush already requested covers this one.
             let _ = tx.try_send(());
         }
+        self.inner.throttle(entry_len, || {
+            if let Some((tx, _)) = &*self.flusher.lock().unwrap_or_else(|p| p.into_inner()) {
+                let _ = tx.try_send(());
+            }
+        });
         Ok(())
     }
 
@@ -446,6 +622,16 @@ impl Engine {
     /// Syncs the log and stops the engine's threads. Idempotent. Memtables are not flushed
     /// (the commit log holds their data); call [`Engine::flush_all`] first to drain.
     pub fn shutdown(&self) -> Result<()> {
+        self.inner.stop_compaction.store(true, Ordering::Release);
+        if let Some(handle) = self
+            .compactor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = self.inner.compaction_wake.try_send(());
+            let _ = handle.join();
+        }
         if let Some((tx, handle)) = self
             .flusher
             .lock()
@@ -476,12 +662,23 @@ impl Engine {
         let inner = &self.inner;
         let tables = inner.tables_snapshot();
         let (mut bytes, mut parts, mut sstables) = (0, 0, 0);
+        let (mut per_table, mut sst_bytes, mut pending_flushes, mut pending_compactions) =
+            (Vec::new(), 0, 0, 0);
+        let mut blocks_read = 0;
         for t in &tables {
             let d = t.data();
             bytes += t.memtable_bytes();
             parts += d.memtable.partition_count();
             sstables += d.sstables.len();
+            per_table.push((t.id, d.sstables.len()));
+            sst_bytes += d.sstables.iter().map(|s| s.size).sum::<u64>();
+            blocks_read += d.sstables.iter().map(|s| s.blocks_read()).sum::<u64>();
+            pending_flushes += d.flushing.len();
+            if t.compacting.load(Ordering::Acquire) || inner.pick(t).is_some() {
+                pending_compactions += 1;
+            }
         }
+        per_table.sort();
         let c = &inner.log.counters;
         EngineStats {
             tables: tables.len(),
@@ -501,7 +698,78 @@ impl Engine {
             sstables,
             flushes: inner.flushes.load(Ordering::Relaxed),
             commitlog_segments_discarded: inner.segments_discarded.load(Ordering::Relaxed),
+            sstables_per_table: per_table,
+            sstable_bytes: sst_bytes,
+            pending_flushes,
+            pending_compactions,
+            compactions_completed: inner.compactions.load(Ordering::Relaxed),
+            bytes_compacted: inner.bytes_compacted.load(Ordering::Relaxed),
+            tombstones_purged: inner.tombstones_purged.load(Ordering::Relaxed),
+            sstable_blocks_read: blocks_read,
+            throttled_writes: inner.throttled_writes.load(Ordering::Relaxed),
+            delayed_writes: inner.delayed_writes.load(Ordering::Relaxed),
         }
+    }
+
+    /// Runs the compactions the tables' strategies ask for until none is left (or, for a
+    /// stuck strategy, a bounded number of rounds). Returns how many ran.
+    pub fn compact_all(&self) -> Result<usize> {
+        self.inner.check_open()?;
+        let mut n = 0;
+        while n < 1000 && self.inner.compact_step()? {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Merges every SSTable of the table into one (leveled: into level-1 files), purging
+    /// what gc_grace_seconds allows.
+    pub fn major_compact(&self, id: TableId) -> Result<()> {
+        self.inner.check_open()?;
+        let t = self.inner.table(&id)?;
+        let gens: Vec<u64> = t.data().sstables.iter().map(|s| s.generation).collect();
+        self.compact_generations(id, &gens)
+    }
+
+    /// Compacts exactly the given SSTables of a table (a subset of
+    /// [`Engine::sstable_generations`]) into one output at level 0. For tests and tools:
+    /// it is how a compaction that leaves older data outside is forced.
+    pub fn compact_generations(&self, id: TableId, generations: &[u64]) -> Result<()> {
+        self.inner.check_open()?;
+        let t = self.inner.table(&id)?;
+        if generations.is_empty() {
+            return Ok(());
+        }
+        let max_output_size = match compaction::Strategy::from_options(
+            &t.options
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .compaction,
+        ) {
+            compaction::Strategy::Leveled { sstable_size, .. } if generations.len() > 1 => {
+                sstable_size
+            }
+            _ => u64::MAX,
+        };
+        let task = compaction::CompactionTask {
+            inputs: generations.to_vec(),
+            output_level: if max_output_size == u64::MAX { 0 } else { 1 },
+            max_output_size,
+        };
+        let _one = self
+            .inner
+            .compaction_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        self.inner.run_compaction(&t, &task)
+    }
+
+    /// Live SSTable generations of a table, oldest first.
+    pub fn sstable_generations(&self, id: TableId) -> Result<Vec<u64>> {
+        let t = self.inner.table(&id)?;
+        let mut g: Vec<u64> = t.data().sstables.iter().map(|s| s.generation).collect();
+        g.sort_unstable();
+        Ok(g)
     }
 }
 
@@ -599,7 +867,8 @@ impl Inner {
     }
 
     /// Returns whether memtables now exceed their space.
-    fn apply(&self, mutations: Vec<Mutation>, on_durable: OnDurable) -> Result<bool> {
+    /// Returns whether memtables now exceed their space, and the logged entry's size.
+    fn apply(&self, mutations: Vec<Mutation>, on_durable: OnDurable) -> Result<(bool, u64)> {
         self.check_open()?;
         let targets = {
             let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
@@ -616,6 +885,7 @@ impl Inner {
         let mut payload = Vec::with_capacity(256);
         encode_mutations(&mutations, &mut payload);
         let entry = commitlog::encode_entry(&payload);
+        let entry_len = entry.len() as u64;
         if entry.len() as u64 > self.log.max_entry_size() {
             return Err(EngineError::MutationTooLarge {
                 size: entry.len() as u64,
@@ -635,7 +905,10 @@ impl Inner {
             self.mutations.fetch_add(n, Ordering::Relaxed);
         }
         completion.arrive(Ok(()));
-        Ok(self.memtable_bytes() > self.config.memtable_space_bytes)
+        Ok((
+            self.memtable_bytes() > self.config.memtable_space_bytes,
+            entry_len,
+        ))
     }
 
     fn memtable_bytes(&self) -> u64 {
@@ -715,7 +988,23 @@ impl Inner {
                 return Ok(());
             };
             let generation = t.next_generation.fetch_add(1, Ordering::Relaxed);
-            let written = sstable::write(&self.config.data_dir, t.id, generation, pos, &mt)?;
+            let dir = sstable::table_dir(&self.config.data_dir, &t.id);
+            std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+            let mut w = sstable::Writer::create(
+                &dir,
+                t.id,
+                generation,
+                pos,
+                mt.partition_count() as u64,
+                self.tuning.bloom_filter_fp_chance,
+                None,
+            )?
+            .with_block_target(self.tuning.sstable_block_bytes);
+            for e in mt.partitions.iter() {
+                let st = e.value().lock().unwrap_or_else(|p| p.into_inner());
+                w.add(e.key(), &st)?;
+            }
+            let written = w.finish(0, Vec::new())?;
             t.update(|d| {
                 d.flushing.retain(|(m, _)| !Arc::ptr_eq(m, &mt));
                 if let Some(s) = written {
@@ -725,6 +1014,11 @@ impl Inner {
             *t.floor.lock().unwrap_or_else(|p| p.into_inner()) = pos;
             self.flushes.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(generation, bytes = mt.bytes(), "memtable flushed");
+            {
+                let _g = self.flushed.0.lock().unwrap_or_else(|p| p.into_inner());
+                self.flushed.1.notify_all();
+            }
+            let _ = self.compaction_wake.try_send(());
         }
     }
 
@@ -755,6 +1049,391 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+impl Inner {
+    /// Blocks the calling writer while memtables exceed their throttle limit, until flushes
+    /// bring them back under it: writes slow down to the flush rate instead of failing or
+    /// exhausting memory.
+    fn throttle(&self, entry_len: u64, request_flush: impl Fn()) {
+        let limit = self
+            .config
+            .memtable_space_bytes
+            .saturating_mul(self.tuning.write_throttle_factor.max(1));
+        let bytes = self.memtable_bytes();
+        // Soft zone, from three quarters of the hard limit: each write is delayed as if
+        // writes were capped at `delayed_write_rate`, so a flush that falls behind slows
+        // writers a little at a time instead of stopping them all at the hard limit.
+        let soft = limit / 4 * 3;
+        if bytes > soft && bytes <= limit && self.tuning.delayed_write_rate_bytes_per_sec > 0 {
+            let micros =
+                entry_len.saturating_mul(1_000_000) / self.tuning.delayed_write_rate_bytes_per_sec;
+            self.delayed_writes.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_micros(micros.min(20_000)));
+            return;
+        }
+        if bytes <= limit {
+            return;
+        }
+        self.throttled_writes.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let mut g = self.flushed.0.lock().unwrap_or_else(|p| p.into_inner());
+        while self.memtable_bytes() > limit && !self.closed.load(Ordering::Acquire) {
+            // Timed, and re-requesting the flush: a failed flush never signals and is only
+            // retried on request. If flushes keep failing for long, writers proceed (the
+            // errors are logged) rather than hang forever.
+            let (ng, timeout) = self
+                .flushed
+                .1
+                .wait_timeout(g, std::time::Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner());
+            g = ng;
+            if timeout.timed_out() {
+                request_flush();
+                if started.elapsed() > std::time::Duration::from_secs(30) {
+                    tracing::warn!("memtable flushes are failing; writes no longer throttled");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn summaries(t: &Table) -> Vec<compaction::SstableSummary> {
+        t.data()
+            .sstables
+            .iter()
+            .map(|s| compaction::SstableSummary {
+                generation: s.generation,
+                size: s.size,
+                level: s.stats.level,
+                first: s.stats.first_key.clone(),
+                last: s.stats.last_key.clone(),
+            })
+            .collect()
+    }
+
+    fn pick(&self, t: &Table) -> Option<compaction::CompactionTask> {
+        let strategy = compaction::Strategy::from_options(
+            &t.options
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .compaction,
+        );
+        compaction::pick(&strategy, &Self::summaries(t))
+    }
+
+    /// Runs one compaction a strategy asks for; returns whether one ran.
+    fn compact_step(&self) -> Result<bool> {
+        let _one = self
+            .compaction_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for t in self.tables_snapshot() {
+            if self.closed.load(Ordering::Acquire) || self.stop_compaction.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            if let Some(task) = self.pick(&t) {
+                self.run_compaction(&t, &task)?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Merges `task.inputs` into new SSTables, then swaps them in. Callers hold
+    /// `compaction_lock`.
+    ///
+    /// Durability order: outputs are written and fsynced; a commit record naming the inputs
+    /// is written atomically; the live set is swapped; inputs are deleted; the record is
+    /// deleted. Start-up finishes a committed compaction (deletes the inputs the record
+    /// names) and discards outputs of an uncommitted one (SSTables whose ancestors still
+    /// exist), so a crash at any point leaves exactly one copy of the data live.
+    fn run_compaction(&self, t: &Arc<Table>, task: &compaction::CompactionTask) -> Result<()> {
+        let started = std::time::Instant::now();
+        let d = t.data();
+        let inputs: Vec<Arc<SsTable>> = d
+            .sstables
+            .iter()
+            .filter(|s| task.inputs.contains(&s.generation))
+            .cloned()
+            .collect();
+        if inputs.len() != task.inputs.len() || inputs.is_empty() {
+            return Ok(());
+        }
+        t.compacting.store(true, Ordering::Release);
+        let _reset = ResetOnDrop(&t.compacting);
+        // Everything that may hold data of the table besides the inputs, as of now. Data
+        // written later is newer than any tombstone old enough to purge.
+        let others: Vec<Arc<SsTable>> = d
+            .sstables
+            .iter()
+            .filter(|s| !task.inputs.contains(&s.generation))
+            .cloned()
+            .collect();
+        let mut memtables = vec![d.memtable.clone()];
+        memtables.extend(d.flushing.iter().map(|(m, _)| m.clone()));
+        let gc_grace = t
+            .options
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .gc_grace_seconds;
+        let gc_before = (self.tuning.clock.now() as i64 - gc_grace as i64)
+            .clamp(i32::MIN as i64, i32::MAX as i64) as LocalTime;
+        let covers = inputs
+            .iter()
+            .map(|s| s.covers_up_to)
+            .max()
+            .unwrap_or_default();
+        let expected: u64 = inputs.iter().map(|s| s.stats.partitions).sum();
+        let dir = sstable::table_dir(&self.config.data_dir, &t.id);
+        let ancestors: Vec<u64> = task.inputs.clone();
+        let mut outputs: Vec<SsTable> = Vec::new();
+        let mut writer: Option<sstable::Writer> = None;
+        let mut purged = 0u64;
+        let result = (|| -> Result<()> {
+            let mut scans: Vec<_> = inputs.iter().map(|s| s.scan(None).peekable()).collect();
+            loop {
+                if self.stop_compaction.load(Ordering::Acquire) {
+                    return Err(EngineError::Closed("compaction interrupted".into()));
+                }
+                let mut min: Option<memtable::PartitionKey> = None;
+                for sc in scans.iter_mut() {
+                    match sc.peek() {
+                        Some(Ok((k, _))) if min.as_ref().is_none_or(|m| k < m) => {
+                            min = Some(k.clone())
+                        }
+                        Some(Err(_)) => {
+                            if let Some(Err(e)) = sc.next() {
+                                return Err(e);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(pk) = min else { break };
+                let mut merged: Option<memtable::PartitionState> = None;
+                for sc in scans.iter_mut() {
+                    if matches!(sc.peek(), Some(Ok((k, _))) if *k == pk)
+                        && let Some(Ok((_, st))) = sc.next()
+                    {
+                        match &mut merged {
+                            Some(m) => m.merge(st),
+                            None => merged = Some(st),
+                        }
+                    }
+                }
+                let Some(mut st) = merged else { continue };
+                let in_memtable = memtables.iter().any(|m| m.partitions.contains_key(&pk));
+                let max_purgeable = if in_memtable {
+                    i64::MIN
+                } else {
+                    others
+                        .iter()
+                        .filter(|o| o.may_contain(&pk))
+                        .map(|o| o.stats.min_timestamp)
+                        .min()
+                        .unwrap_or(i64::MAX)
+                };
+                purged += compaction::purge(&mut st, gc_before, max_purgeable);
+                if writer
+                    .as_ref()
+                    .is_some_and(|w| w.bytes_written() >= task.max_output_size)
+                {
+                    let w = writer.take().expect("checked");
+                    if let Some(o) = w.finish(task.output_level, ancestors.clone())? {
+                        outputs.push(o);
+                    }
+                }
+                if writer.is_none() {
+                    let generation = t.next_generation.fetch_add(1, Ordering::Relaxed);
+                    writer = Some(
+                        sstable::Writer::create(
+                            &dir,
+                            t.id,
+                            generation,
+                            covers,
+                            expected,
+                            self.tuning.bloom_filter_fp_chance,
+                            Some(self.limiter.clone()),
+                        )?
+                        .with_block_target(self.tuning.sstable_block_bytes),
+                    );
+                }
+                writer.as_mut().expect("just set").add(&pk, &st)?;
+            }
+            if let Some(w) = writer.take()
+                && let Some(o) = w.finish(task.output_level, ancestors.clone())?
+            {
+                outputs.push(o);
+            }
+            Ok(())
+        })();
+        drop(writer);
+        if let Err(e) = result {
+            for o in &outputs {
+                let _ = sstable::delete(&o.path);
+            }
+            return Err(e);
+        }
+        // Commit, serialised with truncations and drops (which take this lock too), so a
+        // table truncated while we merged does not get its old data back.
+        let _flush = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let still_live = self.table(&t.id).is_ok_and(|cur| Arc::ptr_eq(&cur, t))
+            && !self.closed.load(Ordering::Acquire)
+            && {
+                let now = t.data();
+                inputs
+                    .iter()
+                    .all(|i| now.sstables.iter().any(|s| Arc::ptr_eq(s, i)))
+            };
+        if !still_live {
+            for o in &outputs {
+                sstable::delete(&o.path)?;
+            }
+            return Ok(());
+        }
+        let record = write_compaction_record(&dir, &task.inputs)?;
+        let outputs: Vec<Arc<SsTable>> = outputs.into_iter().map(Arc::new).collect();
+        t.update(|d| {
+            d.sstables.retain(|s| !task.inputs.contains(&s.generation));
+            d.sstables.extend(outputs.iter().cloned());
+        });
+        for i in &inputs {
+            std::fs::remove_file(&i.path).map_err(|e| io_err(&i.path, e))?;
+        }
+        commitlog::sync_dir(&dir)?;
+        std::fs::remove_file(&record).map_err(|e| io_err(&record, e))?;
+        let in_bytes: u64 = inputs.iter().map(|s| s.size).sum();
+        self.compactions.fetch_add(1, Ordering::Relaxed);
+        self.bytes_compacted.fetch_add(in_bytes, Ordering::Relaxed);
+        self.tombstones_purged.fetch_add(purged, Ordering::Relaxed);
+        tracing::debug!(
+            inputs = inputs.len(),
+            outputs = outputs.len(),
+            in_bytes,
+            out_bytes = outputs.iter().map(|o| o.size).sum::<u64>(),
+            purged,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "compaction done"
+        );
+        Ok(())
+    }
+}
+
+struct ResetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ResetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+const COMPACTION_RECORD_MAGIC: [u8; 8] = *b"SHOALCMP";
+
+/// Writes the commit record of a compaction (atomically and durably): magic, u32 count,
+/// u64 input generations, u32 CRC32 of everything before it.
+fn write_compaction_record(dir: &std::path::Path, inputs: &[u64]) -> Result<PathBuf> {
+    let first = inputs.iter().min().copied().unwrap_or(0);
+    let path = dir.join(format!("compaction-{first:016}.log"));
+    let tmp = dir.join(format!("compaction-{first:016}.log.tmp"));
+    let mut buf = Vec::with_capacity(16 + 8 * inputs.len());
+    buf.extend_from_slice(&COMPACTION_RECORD_MAGIC);
+    buf.extend_from_slice(&(inputs.len() as u32).to_le_bytes());
+    for g in inputs {
+        buf.extend_from_slice(&g.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&buf);
+    buf.extend_from_slice(&crc.to_le_bytes());
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        f.write_all(&buf).map_err(|e| io_err(&tmp, e))?;
+        f.sync_all().map_err(|e| io_err(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+    commitlog::sync_dir(dir)?;
+    Ok(path)
+}
+
+fn read_compaction_record(path: &std::path::Path) -> Result<Vec<u64>> {
+    let buf = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    let corrupt = || EngineError::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason: "malformed compaction record".into(),
+    };
+    if buf.len() < 16 || buf[0..8] != COMPACTION_RECORD_MAGIC {
+        return Err(corrupt());
+    }
+    let n = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+    if n.checked_mul(8).and_then(|x| x.checked_add(16)) != Some(buf.len()) {
+        return Err(corrupt());
+    }
+    let crc_at = buf.len() - 4;
+    if crc32fast::hash(&buf[..crc_at]).to_le_bytes() != buf[crc_at..] {
+        return Err(corrupt());
+    }
+    Ok((0..n)
+        .map(|i| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&buf[12 + 8 * i..20 + 8 * i]);
+            u64::from_le_bytes(a)
+        })
+        .collect())
+}
+
+/// Opens a table's SSTables after finishing or undoing interrupted compactions and
+/// migrating version-1 files.
+fn open_table_sstables(
+    data_dir: &std::path::Path,
+    id: &TableId,
+    bloom_fp: f64,
+) -> Result<Vec<SsTable>> {
+    let dir = sstable::table_dir(data_dir, id);
+    let mut files = sstable::list(data_dir, id)?;
+    // Committed compactions: their inputs go (the outputs are complete and durable).
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut records = Vec::new();
+        for e in entries {
+            let e = e.map_err(|e| io_err(&dir, e))?;
+            let name = e.file_name();
+            if name
+                .to_str()
+                .is_some_and(|n| n.starts_with("compaction-") && n.ends_with(".log"))
+            {
+                records.push(e.path());
+            }
+        }
+        for r in records {
+            let inputs = read_compaction_record(&r)?;
+            for (g, p) in &files {
+                if inputs.contains(g) {
+                    std::fs::remove_file(p).map_err(|e| io_err(p, e))?;
+                }
+            }
+            files.retain(|(g, _)| !inputs.contains(g));
+            commitlog::sync_dir(&dir)?;
+            std::fs::remove_file(&r).map_err(|e| io_err(&r, e))?;
+        }
+    }
+    let mut out = Vec::new();
+    for (g, p) in files {
+        if sstable::file_version(&p)? == 1 {
+            sstable_v1::migrate(&p, g, *id, bloom_fp)?;
+        }
+        out.push(SsTable::open(&p, g)?);
+    }
+    // Outputs of a compaction that never committed: their inputs are all still here.
+    let present: std::collections::HashSet<u64> = out.iter().map(|s| s.generation).collect();
+    let mut live = Vec::new();
+    for s in out {
+        if s.stats.ancestors.iter().any(|a| present.contains(a)) {
+            sstable::delete(&s.path)?;
+        } else {
+            live.push(s);
+        }
+    }
+    Ok(live)
 }
 
 // The engine is shared across threads as `Arc<Engine>`.

@@ -47,6 +47,16 @@ impl PartitionState {
         }
     }
 
+    /// A copy of the partition-level data only (no rows).
+    pub fn clone_header(&self) -> PartitionState {
+        PartitionState {
+            deletion: self.deletion,
+            range_tombstones: self.range_tombstones.clone(),
+            static_row: self.static_row.clone(),
+            rows: BTreeMap::new(),
+        }
+    }
+
     /// Merges another state in (used to combine data sources).
     pub fn merge(&mut self, other: PartitionState) {
         self.deletion = max_deletion(self.deletion, other.deletion);

@@ -1,6 +1,7 @@
 //! The read path: walks partitions in ring order, applies deletions, expiry, slices and
 //! limits, and renders either live data or the shadow-free raw state.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -12,7 +13,128 @@ use crate::error::{EngineError, Result};
 use crate::memtable::{Memtable, PartitionKey, PartitionState};
 use crate::model::*;
 use crate::reconcile::*;
-use crate::sstable::SsTable;
+use crate::sstable::{PartitionSlice, SsTable, end_bound_upper, past_slice};
+
+type RowIter<'s> = Box<dyn Iterator<Item = Result<Cow<'s, Row>>> + 's>;
+
+/// The rows of one partition, walkable slice by slice without holding them all.
+trait RowSource {
+    /// Rows inside `slice` in walk order. `after` (start_after_row) is a seek hint: rows
+    /// at or before it may still be yielded.
+    fn rows<'s>(
+        &'s self,
+        slice: &'s ClusteringRange,
+        reversed: bool,
+        after: Option<&'s [u8]>,
+    ) -> RowIter<'s>;
+}
+
+impl RowSource for PartitionState {
+    fn rows<'s>(
+        &'s self,
+        slice: &'s ClusteringRange,
+        reversed: bool,
+        _after: Option<&'s [u8]>,
+    ) -> RowIter<'s> {
+        Box::new(slice_iter(&self.rows, slice, reversed).map(|(_, r)| Ok(Cow::Borrowed(r))))
+    }
+}
+
+/// A partition merged from in-memory state and SSTable partitions, streamed: each SSTable
+/// contributes one decoded block at a time.
+struct MergedRows<'a> {
+    memory: Option<PartitionState>,
+    sstables: Vec<PartitionSlice<'a>>,
+}
+
+impl RowSource for MergedRows<'_> {
+    fn rows<'s>(
+        &'s self,
+        slice: &'s ClusteringRange,
+        reversed: bool,
+        after: Option<&'s [u8]>,
+    ) -> RowIter<'s> {
+        let mut heads: Vec<std::iter::Peekable<RowIter<'s>>> = Vec::new();
+        if let Some(m) = &self.memory {
+            heads.push(m.rows(slice, reversed, after).peekable());
+        }
+        // Seek bounds in byte order, from the slice and the paging position.
+        let mut lower: Option<Vec<u8>> =
+            (!slice.start.prefix.is_empty()).then(|| slice.start.prefix.to_vec());
+        let mut upper: Option<Vec<u8>> = end_bound_upper(&slice.end);
+        if let Some(a) = after {
+            if reversed {
+                upper = Some(upper.map_or(a.to_vec(), |u| u.min(a.to_vec())));
+            } else {
+                lower = Some(lower.map_or(a.to_vec(), |l| l.max(a.to_vec())));
+            }
+        }
+        for p in &self.sstables {
+            let it = p
+                .rows(lower.as_deref(), upper.as_deref(), reversed)
+                .take_while(move |r| {
+                    r.as_ref()
+                        .map_or(true, |r| !past_slice(slice, &r.clustering, reversed))
+                })
+                .filter(move |r| {
+                    r.as_ref()
+                        .map_or(true, |r| range_admits(slice, &r.clustering))
+                })
+                .map(|r| r.map(Cow::Owned));
+            let it: RowIter<'s> = Box::new(it);
+            heads.push(it.peekable());
+        }
+        Box::new(MergeIter { heads, reversed })
+    }
+}
+
+/// K-way merge of row streams sorted in walk order; equal keys are reconciled.
+struct MergeIter<'s> {
+    heads: Vec<std::iter::Peekable<RowIter<'s>>>,
+    reversed: bool,
+}
+
+impl<'s> Iterator for MergeIter<'s> {
+    type Item = Result<Cow<'s, Row>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<Bytes> = None;
+        for h in self.heads.iter_mut() {
+            match h.peek() {
+                Some(Ok(r)) => {
+                    let better = best.as_ref().is_none_or(|b| {
+                        if self.reversed {
+                            r.clustering[..] > b[..]
+                        } else {
+                            r.clustering[..] < b[..]
+                        }
+                    });
+                    if better {
+                        best = Some(r.clustering.clone());
+                    }
+                }
+                Some(Err(_)) => return h.next(),
+                None => {}
+            }
+        }
+        let key = best?;
+        let mut out: Option<Cow<'s, Row>> = None;
+        for h in self.heads.iter_mut() {
+            if matches!(h.peek(), Some(Ok(r)) if r.clustering == key)
+                && let Some(Ok(r)) = h.next()
+            {
+                out = Some(match out {
+                    None => r,
+                    Some(mut acc) => {
+                        merge_row(acc.to_mut(), r.into_owned());
+                        acc
+                    }
+                });
+            }
+        }
+        out.map(Ok)
+    }
+}
 
 /// What a read returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -135,24 +257,39 @@ pub fn read_sources(
                 token: *token,
                 key: key.clone(),
             };
-            let mut merged: Option<PartitionState> = None;
-            let mut add = |s: PartitionState| match &mut merged {
-                Some(m) => m.merge(s),
-                None => merged = Some(s),
-            };
+            let mut memory: Option<PartitionState> = None;
             for mt in memtables {
                 if let Some(e) = mt.partitions.get(&pk) {
-                    add(e.value().lock().unwrap_or_else(|p| p.into_inner()).clone());
+                    let st = e.value().lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    match &mut memory {
+                        Some(m) => m.merge(st),
+                        None => memory = Some(st),
+                    }
                 }
             }
+            let mut slices = Vec::new();
             for t in sstables {
-                if let Some(s) = t.get(&pk)? {
-                    add(s);
+                if let Some(p) = t.partition_header(&pk)? {
+                    slices.push(p);
                 }
             }
-            if let Some(m) = merged {
-                st.partition(&pk, &m)?;
+            if memory.is_none() && slices.is_empty() {
+                return Ok(st.finish());
             }
+            // Partition-level data (deletion, range tombstones, static row) is small and
+            // merged up front; rows stream.
+            let mut header = PartitionState::default();
+            if let Some(m) = &memory {
+                header.merge(m.clone_header());
+            }
+            for p in &slices {
+                header.merge(p.header.clone());
+            }
+            let rows = MergedRows {
+                memory,
+                sstables: slices,
+            };
+            st.partition_from(&pk, &header, &rows)?;
         }
         PartitionRange::Range { start, end } => {
             let from = start.as_ref().map(|p| PartitionKey {
@@ -175,6 +312,12 @@ pub fn read_sources(
                 sources.push(it.peekable());
             }
             for t in sstables {
+                // Key-range skipping: SSTables wholly outside the range are not opened.
+                if from.as_ref().is_some_and(|f| t.stats.last_key < *f)
+                    || !before_end(&t.stats.first_key, end)
+                {
+                    continue;
+                }
                 let it: Box<dyn Iterator<Item = _>> = Box::new(t.scan(from.clone()));
                 sources.push(it.peekable());
             }
@@ -274,6 +417,17 @@ impl<'a> ReadState<'a> {
     }
 
     fn partition(&mut self, pk: &PartitionKey, st: &PartitionState) -> Result<()> {
+        self.partition_from(pk, st, st)
+    }
+
+    /// Filters one partition: `st` gives the partition-level data (its rows are ignored),
+    /// `source` the rows.
+    fn partition_from(
+        &mut self,
+        pk: &PartitionKey,
+        st: &PartitionState,
+        source: &dyn RowSource,
+    ) -> Result<()> {
         let first = std::mem::replace(&mut self.first, false);
         if self.done() {
             return Ok(());
@@ -313,7 +467,9 @@ impl<'a> ReadState<'a> {
             None
         };
         'slices: for slice in &self.slices {
-            for (key, row) in slice_iter(&st.rows, slice, cmd.reversed) {
+            for row in source.rows(slice, cmd.reversed, sar.map(|b| &b[..])) {
+                let row = row?;
+                let key = &row.clustering;
                 if let Some(sar) = sar {
                     let passed = if cmd.reversed {
                         key[..] >= sar[..]
@@ -333,7 +489,7 @@ impl<'a> ReadState<'a> {
                         outer = max_deletion(outer, Some(rt.deletion));
                     }
                 }
-                let (r, live) = render_row(row, outer, now, raw, &mut self.tombstones);
+                let (r, live) = render_row(&row, outer, now, raw, &mut self.tombstones);
                 if live {
                     live_rows += 1;
                 }

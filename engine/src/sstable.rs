@@ -1,58 +1,51 @@
-//! Immutable sorted tables: a flushed memtable on disk (format version 1).
+//! Immutable sorted tables (format version 2). Byte tables: `docs/formats/sstable.md`.
 //!
 //! One file per SSTable, `<data_dir>/<table id hex>/sst-<generation, 16 digits>.db`, written
-//! as `….db.tmp`, fsynced, renamed, then the directory fsynced: a crash leaves either no
-//! SSTable or a complete one. All integers little-endian, CRC32 = IEEE (`crc32fast`).
+//! as `….db.tmp`, synced incrementally while written and fully before the rename, then the
+//! directory is fsynced: a crash leaves either no SSTable or a complete one. The file is a
+//! header, LZ4-compressed data blocks each with its own CRC32, then three framed sections
+//! (block index, Bloom filter, statistics) and a footer pointing at them. It is read through
+//! a read-only memory map: files are never modified once renamed into place.
 //!
-//! ```text
-//! header (48 bytes)
-//!   0  8  magic "SHOALSST"
-//!   8  4  u32 format version = 1
-//!  12 16  table id
-//!  28  8  u64 covers_up_to.segment  } every commit-log entry of this table positioned
-//!  36  8  u64 covers_up_to.offset   } before this is in this SSTable or an older one
-//!  44  4  u32 CRC32 of bytes 0..44
-//! data blocks, back to back from offset 48
-//!   0  4  u32 L: payload length
-//!   4  4  u32 CRC32 of (bytes 0..4 ++ payload)
-//!   8  L  payload: a mutation list in the commit-log mutation encoding
-//!         (docs/formats/commitlog.md), one mutation per partition holding the partition's
-//!         whole merged content, partitions in (token, key) order, ~64 KiB per block
-//!         (a partition is never split across blocks)
-//! index block, same framing as a data block; payload:
-//!   varint block count, then per block: i64 first token, varint-length first key,
-//!   u64 block offset, u32 block length (framing included)
-//! footer (24 bytes, at the very end)
-//!   0  8  u64 index offset
-//!   8  8  u64 index length (framing included)
-//!  16  4  u32 CRC32 of footer bytes 0..16
-//!  20  4  magic "SEND"
-//! ```
-//!
-//! `covers_up_to` is the commit-log position at which the flushed memtable was switched out.
-//! Start-up takes, per table, the greatest `covers_up_to` of its SSTables as the position
-//! below which commit-log entries are already on disk, so a crash between writing an SSTable
-//! and anything else can neither lose nor double-apply (counters!) a write.
+//! A data block holds *partition chunks* in the commit-log mutation encoding: the first
+//! chunk of a partition carries its partition deletion, range tombstones and static row,
+//! later chunks (in later blocks) only rows. A large partition therefore spans many ~64 KiB
+//! blocks, and the block index (first partition key and first clustering key of each block)
+//! doubles as the row index: a read seeks to the block holding its first clustering key and
+//! decodes one block at a time.
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::codec::{decode_mutations, encode_mutations};
+use crate::codec::{decode_mutation_header, decode_mutations_shared, encode_mutations};
 use crate::commitlog::{ReplayPosition, sync_dir};
 use crate::error::{EngineError, Result};
-use crate::memtable::{Memtable, PartitionKey, PartitionState};
-use crate::model::{Mutation, TableId};
+use crate::memtable::{PartitionKey, PartitionState};
+use crate::model::*;
+use crate::reconcile::{end_admits, prefix_successor, start_admits};
 
 pub const SSTABLE_MAGIC: [u8; 8] = *b"SHOALSST";
-pub const SSTABLE_VERSION: u32 = 1;
+pub const SSTABLE_VERSION: u32 = 2;
 pub const HEADER_SIZE: u64 = 48;
-pub const FOOTER_SIZE: u64 = 24;
-const FOOTER_MAGIC: [u8; 4] = *b"SEND";
-const BLOCK_TARGET: u64 = 64 << 10;
+pub const FOOTER_SIZE: u64 = 32;
+const FOOTER_MAGIC: [u8; 4] = *b"SEN2";
+/// Uncompressed payload a block aims at: small enough that a point read inflates little,
+/// large enough for LZ4 to find repetition and for the index to stay small.
+pub const BLOCK_TARGET: usize = 4 << 10;
+/// Bytes of a block's framing before its compressed payload.
+pub const BLOCK_HEADER_SIZE: usize = 12;
+/// Refuse to inflate a block beyond this, whatever its header claims.
+const MAX_BLOCK_UNCOMPRESSED: usize = 64 << 20;
+/// Flush and output are synced every this many bytes so the kernel never accumulates a huge
+/// dirty backlog whose writeback would stall the commit log's fsyncs.
+const SYNC_EVERY: u64 = 4 << 20;
+const FLAG_CONTINUATION: u8 = 1;
 
 fn io_err(path: &Path, source: std::io::Error) -> EngineError {
     EngineError::Io {
@@ -71,10 +64,193 @@ pub fn file_name(generation: u64) -> String {
     format!("sst-{generation:016}.db")
 }
 
-fn parse_file_name(name: &str) -> Option<u64> {
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
     name.strip_prefix("sst-")?.strip_suffix(".db")?.parse().ok()
 }
 
+// ---------------------------------------------------------------- blocks
+
+/// Why a data block could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockError(pub String);
+
+impl std::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Encodes partition chunks as one data block: u32 compressed length, u32 uncompressed
+/// length, u32 CRC32 of (those 8 bytes ++ compressed bytes), LZ4 block. The uncompressed
+/// payload is a chunk directory (u32 count, u32 offset of each chunk) followed by the chunks,
+/// each a one-mutation list in the commit-log encoding, so a point read decodes one chunk.
+pub fn encode_block(chunks: &[Mutation]) -> Vec<u8> {
+    let dir_len = 4 + 4 * chunks.len();
+    let mut raw = Vec::with_capacity(BLOCK_TARGET + 1024);
+    raw.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+    raw.resize(dir_len, 0);
+    for (i, c) in chunks.iter().enumerate() {
+        let off = raw.len() as u32;
+        raw[4 + 4 * i..8 + 4 * i].copy_from_slice(&off.to_le_bytes());
+        encode_mutations(std::slice::from_ref(c), &mut raw);
+    }
+    let compressed = lz4_flex::block::compress(&raw);
+    let mut out = Vec::with_capacity(BLOCK_HEADER_SIZE + compressed.len());
+    out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&out[0..8]);
+    h.update(&compressed);
+    out.extend_from_slice(&h.finalize().to_le_bytes());
+    out.extend_from_slice(&compressed);
+    out
+}
+
+/// Checks a block's framing and checksum and inflates its payload.
+fn inflate(buf: &[u8]) -> std::result::Result<Vec<u8>, BlockError> {
+    let e = |m: &str| Err(BlockError(m.to_string()));
+    if buf.len() < BLOCK_HEADER_SIZE {
+        return e("block shorter than its header");
+    }
+    let c = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let u = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+    let crc = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]);
+    if c.checked_add(BLOCK_HEADER_SIZE) != Some(buf.len()) {
+        return e("block length mismatch");
+    }
+    let mut h = crc32fast::Hasher::new();
+    h.update(&buf[0..8]);
+    h.update(&buf[BLOCK_HEADER_SIZE..]);
+    if h.finalize() != crc {
+        return e("block checksum mismatch");
+    }
+    if u > MAX_BLOCK_UNCOMPRESSED {
+        return e("block claims an implausible uncompressed size");
+    }
+    let raw = lz4_flex::block::decompress(&buf[BLOCK_HEADER_SIZE..], u)
+        .map_err(|x| BlockError(format!("LZ4: {x}")))?;
+    if raw.len() != u {
+        return e("block inflated to the wrong size");
+    }
+    Ok(raw)
+}
+
+/// The chunk directory of an inflated payload: each chunk's byte range, validated.
+fn chunk_ranges(raw: &[u8]) -> std::result::Result<Vec<(usize, usize)>, BlockError> {
+    let bad = || BlockError("malformed chunk directory".into());
+    let n = u32::from_le_bytes(
+        raw.get(0..4)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    ) as usize;
+    let dir_end = n
+        .checked_mul(4)
+        .and_then(|x| x.checked_add(4))
+        .filter(|e| *e <= raw.len())
+        .ok_or_else(bad)?;
+    let mut out = Vec::with_capacity(n);
+    let mut prev = dir_end;
+    for i in 0..n {
+        let off =
+            u32::from_le_bytes(raw[4 + 4 * i..8 + 4 * i].try_into().map_err(|_| bad())?) as usize;
+        if (i == 0 && off != prev) || off < prev || off > raw.len() {
+            return Err(bad());
+        }
+        if i > 0 {
+            out.push((prev, off));
+        }
+        prev = off;
+    }
+    if n > 0 {
+        out.push((prev, raw.len()));
+    } else if dir_end != raw.len() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// (token, key) of an encoded chunk without decoding it: version byte, count, table id,
+/// token, key (see the mutation encoding in `docs/formats/commitlog.md`).
+fn chunk_key(chunk: &[u8]) -> Option<(i64, &[u8])> {
+    let mut c = Cursor { buf: chunk, pos: 0 };
+    c.take(1)?;
+    c.varint()?;
+    c.take(16)?;
+    let token = c.u64()? as i64;
+    let n = usize::try_from(c.varint()?).ok()?;
+    let start = c.pos;
+    Some((token, chunk.get(start..start.checked_add(n)?)?))
+}
+
+/// Decodes chunk `raw[range]`; its keys and values share the inflated block's memory.
+fn decode_chunk(
+    raw: &Bytes,
+    range: std::ops::Range<usize>,
+) -> std::result::Result<Mutation, BlockError> {
+    let mut ms = decode_mutations_shared(raw, range).map_err(|d| BlockError(d.to_string()))?;
+    if ms.len() != 1 {
+        return Err(BlockError("a chunk must hold one mutation".into()));
+    }
+    Ok(ms.pop().expect("one"))
+}
+
+/// Decodes one whole data block (framing included). Pure and total: any input yields chunks
+/// or an error, never a panic or an unbounded allocation.
+pub fn decode_block(buf: &[u8]) -> std::result::Result<Vec<Mutation>, BlockError> {
+    let raw = Bytes::from(inflate(buf)?);
+    chunk_ranges(&raw)?
+        .into_iter()
+        .map(|(a, b)| decode_chunk(&raw, a..b))
+        .collect()
+}
+
+/// Decodes only the chunk of partition `pk` in a block, if it has one.
+pub fn find_in_block(
+    buf: &[u8],
+    pk: &PartitionKey,
+) -> std::result::Result<Option<Mutation>, BlockError> {
+    find_chunk(buf, pk, true)
+}
+
+fn find_chunk(
+    buf: &[u8],
+    pk: &PartitionKey,
+    with_rows: bool,
+) -> std::result::Result<Option<Mutation>, BlockError> {
+    find_chunk_inflated(&Bytes::from(inflate(buf)?), pk, with_rows)
+}
+
+fn find_chunk_inflated(
+    raw: &Bytes,
+    pk: &PartitionKey,
+    with_rows: bool,
+) -> std::result::Result<Option<Mutation>, BlockError> {
+    let ranges = chunk_ranges(raw)?;
+    let mut lo = 0;
+    let mut hi = ranges.len();
+    let target = (pk.token, &pk.key[..]);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let (a, b) = ranges[mid];
+        let k = chunk_key(&raw[a..b]).ok_or_else(|| BlockError("malformed chunk key".into()))?;
+        match k.cmp(&target) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal if with_rows => {
+                return decode_chunk(raw, a..b).map(Some);
+            }
+            std::cmp::Ordering::Equal => {
+                return decode_mutation_header(&raw[a..b])
+                    .map(Some)
+                    .map_err(|d| BlockError(d.to_string()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Sections other than data blocks: u32 payload length, u32 CRC32 of (length ++ payload).
 fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 8);
     let len = (payload.len() as u32).to_le_bytes();
@@ -87,7 +263,6 @@ fn frame(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks a framed block; returns its payload.
 fn unframe<'a>(buf: &'a [u8], path: &Path, offset: u64) -> Result<&'a [u8]> {
     let corrupt = |reason: &str| EngineError::Corrupt {
         path: path.to_path_buf(),
@@ -95,162 +270,597 @@ fn unframe<'a>(buf: &'a [u8], path: &Path, offset: u64) -> Result<&'a [u8]> {
         reason: reason.to_string(),
     };
     if buf.len() < 8 {
-        return Err(corrupt("block shorter than its framing"));
+        return Err(corrupt("section shorter than its framing"));
     }
     let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     let crc = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
     if len.checked_add(8) != Some(buf.len()) {
-        return Err(corrupt("block length mismatch"));
+        return Err(corrupt("section length mismatch"));
     }
     let mut h = crc32fast::Hasher::new();
     h.update(&buf[0..4]);
     h.update(&buf[8..]);
     if h.finalize() != crc {
-        return Err(corrupt("block checksum mismatch"));
+        return Err(corrupt("section checksum mismatch"));
     }
     Ok(&buf[8..])
 }
 
-/// The content of a partition as the mutation that would recreate it.
-pub fn state_to_mutation(table: TableId, pk: &PartitionKey, st: &PartitionState) -> Mutation {
-    Mutation {
-        table,
-        token: pk.token,
-        key: pk.key.clone(),
-        partition_deletion: st.deletion,
-        range_tombstones: st.range_tombstones.clone(),
-        static_row: st.static_row.clone(),
-        rows: st.rows.values().cloned().collect(),
+// ---------------------------------------------------------------- bloom filter
+
+/// FNV-1a then a SplitMix64 finaliser: cheap, and good enough to spread partition keys.
+fn key_hash(key: &[u8]) -> (u64, u64) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let a = mix(h);
+    (a, mix(a ^ 0x9e37_79b9_7f4a_7c15) | 1)
+}
+
+/// A per-SSTable Bloom filter on partition keys (double hashing).
+#[derive(Clone, Debug)]
+pub struct Bloom {
+    k: u32,
+    bits: Vec<u8>,
+}
+
+impl Bloom {
+    /// Sized for `n` keys at false-positive probability `fp`.
+    pub fn new(n: u64, fp: f64) -> Bloom {
+        let fp = fp.clamp(1e-6, 0.5);
+        let n = n.max(1) as f64;
+        let m = (-(n * fp.ln()) / (std::f64::consts::LN_2.powi(2)))
+            .ceil()
+            .max(64.0);
+        let k = ((m / n) * std::f64::consts::LN_2).round().clamp(1.0, 20.0) as u32;
+        let bytes = ((m as u64).div_ceil(8)).min(1 << 30) as usize;
+        Bloom {
+            k,
+            bits: vec![0; bytes],
+        }
+    }
+
+    fn positions(&self, key: &[u8]) -> impl Iterator<Item = u64> + '_ {
+        let (a, b) = key_hash(key);
+        let nbits = self.bits.len() as u64 * 8;
+        (0..self.k as u64).map(move |i| a.wrapping_add(i.wrapping_mul(b)) % nbits)
+    }
+
+    pub fn insert(&mut self, key: &[u8]) {
+        let ps: Vec<u64> = self.positions(key).collect();
+        for p in ps {
+            self.bits[(p / 8) as usize] |= 1 << (p % 8);
+        }
+    }
+
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.positions(key)
+            .all(|p| self.bits[(p / 8) as usize] & (1 << (p % 8)) != 0)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.bits.len());
+        out.extend_from_slice(&self.k.to_le_bytes());
+        out.extend_from_slice(&self.bits);
+        out
+    }
+
+    fn decode(buf: &[u8]) -> Option<Bloom> {
+        let k = u32::from_le_bytes(buf.get(0..4)?.try_into().ok()?);
+        let bits = buf.get(4..)?.to_vec();
+        if k == 0 || k > 64 || bits.is_empty() {
+            return None;
+        }
+        Some(Bloom { k, bits })
     }
 }
 
-pub fn mutation_to_state(m: Mutation) -> (PartitionKey, PartitionState) {
-    let pk = PartitionKey {
-        token: m.token,
-        key: m.key.clone(),
-    };
-    let mut st = PartitionState::default();
-    st.apply(m);
-    (pk, st)
+// ---------------------------------------------------------------- statistics
+
+/// The statistics component: what compaction and reads decide on without touching data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SsTableStats {
+    /// Over every cell, liveness and deletion timestamp. `i64::MAX`/`MIN` when none.
+    pub min_timestamp: Timestamp,
+    pub max_timestamp: Timestamp,
+    /// Over tombstones' local deletion times and expiring data's expiry times.
+    /// `i32::MAX`/`MIN` when none.
+    pub min_local_deletion_time: LocalTime,
+    pub max_local_deletion_time: LocalTime,
+    /// Cell tombstones, row, range, partition and collection deletions.
+    pub tombstones: u64,
+    pub partitions: u64,
+    pub rows: u64,
+    /// Uncompressed bytes of all data blocks.
+    pub uncompressed_bytes: u64,
+    /// Leveled compaction's level (0 for flushes).
+    pub level: u32,
+    pub first_key: PartitionKey,
+    pub last_key: PartitionKey,
+    /// Generations this SSTable was compacted from (empty for flushes).
+    pub ancestors: Vec<u64>,
 }
 
-struct IndexEntry {
+impl Default for SsTableStats {
+    fn default() -> Self {
+        SsTableStats {
+            min_timestamp: i64::MAX,
+            max_timestamp: i64::MIN,
+            min_local_deletion_time: i32::MAX,
+            max_local_deletion_time: i32::MIN,
+            tombstones: 0,
+            partitions: 0,
+            rows: 0,
+            uncompressed_bytes: 0,
+            level: 0,
+            first_key: PartitionKey {
+                token: 0,
+                key: Bytes::new(),
+            },
+            last_key: PartitionKey {
+                token: 0,
+                key: Bytes::new(),
+            },
+            ancestors: Vec::new(),
+        }
+    }
+}
+
+impl SsTableStats {
+    fn ts(&mut self, t: Timestamp) {
+        self.min_timestamp = self.min_timestamp.min(t);
+        self.max_timestamp = self.max_timestamp.max(t);
+    }
+
+    fn ldt(&mut self, t: LocalTime) {
+        self.min_local_deletion_time = self.min_local_deletion_time.min(t);
+        self.max_local_deletion_time = self.max_local_deletion_time.max(t);
+    }
+
+    fn deletion(&mut self, d: &DeletionTime) {
+        self.ts(d.marked_for_delete_at);
+        self.ldt(d.local_deletion_time);
+        self.tombstones += 1;
+    }
+
+    fn row(&mut self, r: &Row) {
+        if let Some(l) = &r.liveness {
+            self.ts(l.timestamp);
+            if let Some(t) = l.ttl {
+                self.ldt(t.local_expiration_time);
+            }
+        }
+        if let Some(d) = &r.deletion {
+            self.deletion(d);
+        }
+        for (_, d) in &r.complex_deletions {
+            self.deletion(d);
+        }
+        for c in &r.cells {
+            self.ts(c.timestamp);
+            match &c.value {
+                CellValue::Tombstone {
+                    local_deletion_time,
+                } => {
+                    self.ldt(*local_deletion_time);
+                    self.tombstones += 1;
+                }
+                CellValue::Live { ttl: Some(t), .. } => self.ldt(t.local_expiration_time),
+                _ => {}
+            }
+        }
+    }
+
+    fn header(&mut self, st: &PartitionState) {
+        if let Some(d) = &st.deletion {
+            self.deletion(d);
+        }
+        for rt in &st.range_tombstones {
+            self.deletion(&rt.deletion);
+        }
+        if let Some(s) = &st.static_row {
+            self.row(s);
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut o = Vec::new();
+        o.extend_from_slice(&self.min_timestamp.to_le_bytes());
+        o.extend_from_slice(&self.max_timestamp.to_le_bytes());
+        o.extend_from_slice(&self.min_local_deletion_time.to_le_bytes());
+        o.extend_from_slice(&self.max_local_deletion_time.to_le_bytes());
+        o.extend_from_slice(&self.tombstones.to_le_bytes());
+        o.extend_from_slice(&self.partitions.to_le_bytes());
+        o.extend_from_slice(&self.rows.to_le_bytes());
+        o.extend_from_slice(&self.uncompressed_bytes.to_le_bytes());
+        o.extend_from_slice(&self.level.to_le_bytes());
+        for k in [&self.first_key, &self.last_key] {
+            o.extend_from_slice(&k.token.to_le_bytes());
+            put_varint(&mut o, k.key.len() as u64);
+            o.extend_from_slice(&k.key);
+        }
+        put_varint(&mut o, self.ancestors.len() as u64);
+        for a in &self.ancestors {
+            o.extend_from_slice(&a.to_le_bytes());
+        }
+        o
+    }
+
+    fn decode(buf: &[u8]) -> Option<SsTableStats> {
+        let mut c = Cursor { buf, pos: 0 };
+        let mut s = SsTableStats {
+            min_timestamp: c.u64()? as i64,
+            max_timestamp: c.u64()? as i64,
+            min_local_deletion_time: c.u32()? as i32,
+            max_local_deletion_time: c.u32()? as i32,
+            tombstones: c.u64()?,
+            partitions: c.u64()?,
+            rows: c.u64()?,
+            uncompressed_bytes: c.u64()?,
+            level: c.u32()?,
+            ..SsTableStats::default()
+        };
+        for i in 0..2 {
+            let token = c.u64()? as i64;
+            let n = usize::try_from(c.varint()?).ok()?;
+            let key = Bytes::copy_from_slice(c.take(n)?);
+            let k = PartitionKey { token, key };
+            if i == 0 {
+                s.first_key = k;
+            } else {
+                s.last_key = k;
+            }
+        }
+        let n = c.varint()?;
+        if n > (buf.len() / 8) as u64 {
+            return None;
+        }
+        for _ in 0..n {
+            s.ancestors.push(c.u64()?);
+        }
+        (c.pos == buf.len()).then_some(s)
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+/// Paces background writers (compaction) to a byte rate; `0` = unlimited.
+pub struct RateLimiter {
+    bytes_per_sec: u64,
+    state: std::sync::Mutex<(Instant, u64)>,
+}
+
+impl RateLimiter {
+    pub fn new(bytes_per_sec: u64) -> RateLimiter {
+        RateLimiter {
+            bytes_per_sec,
+            state: std::sync::Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// Accounts `n` bytes and sleeps as long as the writer is ahead of its budget.
+    pub fn consume(&self, n: u64) {
+        if self.bytes_per_sec == 0 {
+            return;
+        }
+        let wait = {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            // A long idle period must not bank an unbounded burst.
+            if s.0.elapsed() > Duration::from_secs(1) {
+                *s = (Instant::now(), 0);
+            }
+            s.1 += n;
+            let due = Duration::from_secs_f64(s.1 as f64 / self.bytes_per_sec as f64);
+            due.saturating_sub(s.0.elapsed())
+        };
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+struct BlockEntry {
     first: PartitionKey,
+    /// Clustering key of the first row of the block's first chunk (empty if none).
+    first_ck: Bytes,
+    /// The block's first chunk continues a partition begun in an earlier block.
+    continuation: bool,
     offset: u64,
     len: u32,
 }
 
-/// An open SSTable: its index is in memory, blocks are read on demand.
-pub struct SsTable {
-    pub path: PathBuf,
-    pub generation: u64,
-    pub covers_up_to: ReplayPosition,
-    file: File,
-    index: Vec<IndexEntry>,
+/// Rough encoded size of a row, to cut blocks near [`BLOCK_TARGET`].
+fn row_bytes(r: &Row) -> usize {
+    16 + r.clustering.len()
+        + 24 * r.complex_deletions.len()
+        + r.cells
+            .iter()
+            .map(|c| {
+                16 + c.path.as_ref().map_or(0, |p| p.len())
+                    + match &c.value {
+                        CellValue::Live { value, .. } => value.len() + 4,
+                        _ => 4,
+                    }
+            })
+            .sum::<usize>()
 }
 
-/// Writes `mt` as SSTable `generation` of `table`; returns `None` if it holds nothing.
-pub fn write(
-    data_dir: &Path,
+/// Streams partitions, in (token, key) order, into a new SSTable.
+pub struct Writer {
+    dir: PathBuf,
+    path: PathBuf,
+    tmp: PathBuf,
     table: TableId,
     generation: u64,
     covers_up_to: ReplayPosition,
-    mt: &Memtable,
-) -> Result<Option<SsTable>> {
-    let dir = table_dir(data_dir, &table);
-    fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
-    let path = dir.join(file_name(generation));
-    let tmp = dir.join(format!("{}.tmp", file_name(generation)));
-    let file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut header = Vec::with_capacity(HEADER_SIZE as usize);
-    header.extend_from_slice(&SSTABLE_MAGIC);
-    header.extend_from_slice(&SSTABLE_VERSION.to_le_bytes());
-    header.extend_from_slice(&table.0);
-    header.extend_from_slice(&covers_up_to.segment.to_le_bytes());
-    header.extend_from_slice(&covers_up_to.offset.to_le_bytes());
-    let crc = crc32fast::hash(&header);
-    header.extend_from_slice(&crc.to_le_bytes());
-    w.write_all(&header).map_err(|e| io_err(&tmp, e))?;
+    w: Option<std::io::BufWriter<File>>,
+    offset: u64,
+    since_sync: u64,
+    index: Vec<BlockEntry>,
+    block: Vec<Mutation>,
+    block_bytes: usize,
+    block_continuation: bool,
+    block_target: usize,
+    bloom: Bloom,
+    stats: SsTableStats,
+    limiter: Option<Arc<RateLimiter>>,
+    last: Option<PartitionKey>,
+}
 
-    let mut offset = HEADER_SIZE;
-    let mut index: Vec<IndexEntry> = Vec::new();
-    let mut block: Vec<Mutation> = Vec::new();
-    let mut block_size = 0u64;
-    let write_block = |block: &mut Vec<Mutation>,
-                       w: &mut std::io::BufWriter<File>,
-                       index: &mut Vec<IndexEntry>,
-                       offset: &mut u64|
-     -> Result<()> {
-        let Some(first) = block.first() else {
+impl Writer {
+    /// Starts SSTable `generation` in `dir`, which must exist (a compaction must not
+    /// recreate the directory of a table dropped meanwhile).
+    pub fn create(
+        dir: &Path,
+        table: TableId,
+        generation: u64,
+        covers_up_to: ReplayPosition,
+        expected_partitions: u64,
+        bloom_fp_chance: f64,
+        limiter: Option<Arc<RateLimiter>>,
+    ) -> Result<Writer> {
+        let path = dir.join(file_name(generation));
+        let tmp = dir.join(format!("{}.tmp", file_name(generation)));
+        let file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut header = Vec::with_capacity(HEADER_SIZE as usize);
+        header.extend_from_slice(&SSTABLE_MAGIC);
+        header.extend_from_slice(&SSTABLE_VERSION.to_le_bytes());
+        header.extend_from_slice(&table.0);
+        header.extend_from_slice(&covers_up_to.segment.to_le_bytes());
+        header.extend_from_slice(&covers_up_to.offset.to_le_bytes());
+        let crc = crc32fast::hash(&header);
+        header.extend_from_slice(&crc.to_le_bytes());
+        w.write_all(&header).map_err(|e| io_err(&tmp, e))?;
+        Ok(Writer {
+            dir: dir.to_path_buf(),
+            path,
+            tmp,
+            table,
+            generation,
+            covers_up_to,
+            w: Some(w),
+            offset: HEADER_SIZE,
+            since_sync: 0,
+            index: Vec::new(),
+            block: Vec::new(),
+            block_bytes: 0,
+            block_continuation: false,
+            block_target: BLOCK_TARGET,
+            bloom: Bloom::new(expected_partitions, bloom_fp_chance),
+            stats: SsTableStats::default(),
+            limiter,
+            last: None,
+        })
+    }
+
+    /// Sets the uncompressed size at which blocks are cut (default [`BLOCK_TARGET`]).
+    pub fn with_block_target(mut self, bytes: usize) -> Writer {
+        self.block_target = bytes.max(1);
+        self
+    }
+
+    /// Bytes written so far (compressed), for splitting outputs.
+    pub fn bytes_written(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn partitions(&self) -> u64 {
+        self.stats.partitions
+    }
+
+    fn write_raw(&mut self, buf: &[u8]) -> Result<()> {
+        let w = self.w.as_mut().expect("writer used after finish");
+        w.write_all(buf).map_err(|e| io_err(&self.tmp, e))?;
+        self.offset += buf.len() as u64;
+        self.since_sync += buf.len() as u64;
+        if self.since_sync >= SYNC_EVERY {
+            self.since_sync = 0;
+            w.flush().map_err(|e| io_err(&self.tmp, e))?;
+            w.get_ref().sync_data().map_err(|e| io_err(&self.tmp, e))?;
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        let Some(first) = self.block.first() else {
             return Ok(());
         };
-        let first = PartitionKey {
+        let entry_first = PartitionKey {
             token: first.token,
             key: first.key.clone(),
         };
-        let mut payload = Vec::new();
-        encode_mutations(block, &mut payload);
-        let framed = frame(&payload);
-        w.write_all(&framed).map_err(|e| io_err(&tmp, e))?;
-        index.push(IndexEntry {
-            first,
-            offset: *offset,
+        let first_ck = first
+            .rows
+            .first()
+            .map(|r| r.clustering.clone())
+            .unwrap_or_default();
+        let continuation = self.block_continuation;
+        let framed = encode_block(&self.block);
+        self.stats.uncompressed_bytes +=
+            u32::from_le_bytes([framed[4], framed[5], framed[6], framed[7]]) as u64;
+        let offset = self.offset;
+        self.write_raw(&framed)?;
+        self.index.push(BlockEntry {
+            first: entry_first,
+            first_ck,
+            continuation,
+            offset,
             len: framed.len() as u32,
         });
-        *offset += framed.len() as u64;
-        block.clear();
+        if let Some(l) = &self.limiter {
+            l.consume(framed.len() as u64);
+        }
+        self.block.clear();
+        self.block_bytes = 0;
         Ok(())
-    };
-    for e in mt.partitions.iter() {
-        let m = {
-            let st = e.value().lock().unwrap_or_else(|p| p.into_inner());
-            if st.deletion.is_none()
-                && st.range_tombstones.is_empty()
-                && st.static_row.is_none()
-                && st.rows.is_empty()
-            {
-                continue;
-            }
-            state_to_mutation(table, e.key(), &st)
+    }
+}
+
+impl Writer {
+    /// Appends a partition; partitions must come in strictly increasing (token, key) order.
+    /// Empty partitions are skipped.
+    pub fn add(&mut self, pk: &PartitionKey, st: &PartitionState) -> Result<()> {
+        if st.deletion.is_none()
+            && st.range_tombstones.is_empty()
+            && st.static_row.is_none()
+            && st.rows.is_empty()
+        {
+            return Ok(());
+        }
+        debug_assert!(
+            self.last.as_ref().is_none_or(|l| l < pk),
+            "keys out of order"
+        );
+        self.bloom.insert(&pk.key);
+        self.stats.header(st);
+        if self.stats.partitions == 0 {
+            self.stats.first_key = pk.clone();
+        }
+        self.stats.last_key = pk.clone();
+        self.stats.partitions += 1;
+        self.last = Some(pk.clone());
+        let table = self.table;
+        let chunk = |rows: Vec<Row>, header: bool| Mutation {
+            table,
+            token: pk.token,
+            key: pk.key.clone(),
+            partition_deletion: if header { st.deletion } else { None },
+            range_tombstones: if header {
+                st.range_tombstones.clone()
+            } else {
+                Vec::new()
+            },
+            static_row: if header { st.static_row.clone() } else { None },
+            rows,
         };
-        block_size += crate::memtable::mutation_size(&m);
-        block.push(m);
-        if block_size >= BLOCK_TARGET {
-            write_block(&mut block, &mut w, &mut index, &mut offset)?;
-            block_size = 0;
+        if self.block.is_empty() {
+            self.block_continuation = false;
+        }
+        self.block_bytes += 32
+            + pk.key.len()
+            + st.static_row.as_ref().map_or(0, row_bytes)
+            + st.range_tombstones.len() * 48;
+        self.block.push(chunk(Vec::new(), true));
+        for row in st.rows.values() {
+            if self.block_bytes >= self.block_target {
+                self.flush_block()?;
+                self.block_continuation = true;
+                self.block.push(chunk(Vec::new(), false));
+            }
+            self.stats.row(row);
+            self.stats.rows += 1;
+            self.block_bytes += row_bytes(row);
+            self.block
+                .last_mut()
+                .expect("a chunk was pushed")
+                .rows
+                .push(row.clone());
+        }
+        if self.block_bytes >= self.block_target {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    /// Completes the file (index, Bloom filter, statistics, footer), syncs and publishes it.
+    /// Returns `None` (and leaves nothing behind) if no partition was added.
+    pub fn finish(mut self, level: u32, ancestors: Vec<u64>) -> Result<Option<SsTable>> {
+        self.flush_block()?;
+        if self.index.is_empty() {
+            self.abandon();
+            return Ok(None);
+        }
+        self.stats.level = level;
+        self.stats.ancestors = ancestors;
+        let mut payload = Vec::new();
+        put_varint(&mut payload, self.index.len() as u64);
+        for e in &self.index {
+            payload.extend_from_slice(&e.first.token.to_le_bytes());
+            put_varint(&mut payload, e.first.key.len() as u64);
+            payload.extend_from_slice(&e.first.key);
+            put_varint(&mut payload, e.first_ck.len() as u64);
+            payload.extend_from_slice(&e.first_ck);
+            payload.push(if e.continuation { FLAG_CONTINUATION } else { 0 });
+            payload.extend_from_slice(&e.offset.to_le_bytes());
+            payload.extend_from_slice(&e.len.to_le_bytes());
+        }
+        let index_off = self.offset;
+        self.write_raw(&frame(&payload))?;
+        let bloom_off = self.offset;
+        let bloom = frame(&self.bloom.encode());
+        self.write_raw(&bloom)?;
+        let stats_off = self.offset;
+        let stats = frame(&self.stats.encode());
+        self.write_raw(&stats)?;
+        let mut footer = Vec::with_capacity(FOOTER_SIZE as usize);
+        footer.extend_from_slice(&index_off.to_le_bytes());
+        footer.extend_from_slice(&bloom_off.to_le_bytes());
+        footer.extend_from_slice(&stats_off.to_le_bytes());
+        let crc = crc32fast::hash(&footer);
+        footer.extend_from_slice(&crc.to_le_bytes());
+        footer.extend_from_slice(&FOOTER_MAGIC);
+        self.write_raw(&footer)?;
+        let w = self.w.take().expect("finish once");
+        let file = w
+            .into_inner()
+            .map_err(|e| io_err(&self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| io_err(&self.tmp, e))?;
+        drop(file);
+        fs::rename(&self.tmp, &self.path).map_err(|e| io_err(&self.path, e))?;
+        sync_dir(&self.dir)?;
+        SsTable::open(&self.path, self.generation).map(Some)
+    }
+
+    /// Drops the unfinished file.
+    pub fn abandon(mut self) {
+        self.w.take();
+        let _ = fs::remove_file(&self.tmp);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn covers_up_to(&self) -> ReplayPosition {
+        self.covers_up_to
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // An unfinished writer (error path) must not leave its temporary file behind.
+        if self.w.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
         }
     }
-    write_block(&mut block, &mut w, &mut index, &mut offset)?;
-    if index.is_empty() {
-        drop(w);
-        let _ = fs::remove_file(&tmp);
-        return Ok(None);
-    }
-    let mut payload = Vec::new();
-    put_varint(&mut payload, index.len() as u64);
-    for e in &index {
-        payload.extend_from_slice(&e.first.token.to_le_bytes());
-        put_varint(&mut payload, e.first.key.len() as u64);
-        payload.extend_from_slice(&e.first.key);
-        payload.extend_from_slice(&e.offset.to_le_bytes());
-        payload.extend_from_slice(&e.len.to_le_bytes());
-    }
-    let framed = frame(&payload);
-    w.write_all(&framed).map_err(|e| io_err(&tmp, e))?;
-    let mut footer = Vec::with_capacity(FOOTER_SIZE as usize);
-    footer.extend_from_slice(&offset.to_le_bytes());
-    footer.extend_from_slice(&(framed.len() as u64).to_le_bytes());
-    let crc = crc32fast::hash(&footer);
-    footer.extend_from_slice(&crc.to_le_bytes());
-    footer.extend_from_slice(&FOOTER_MAGIC);
-    w.write_all(&footer).map_err(|e| io_err(&tmp, e))?;
-    let file = w.into_inner().map_err(|e| io_err(&tmp, e.into_error()))?;
-    file.sync_all().map_err(|e| io_err(&tmp, e))?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
-    sync_dir(&dir)?;
-    SsTable::open(&path, generation).map(Some)
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -261,7 +871,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// A bounds-checked cursor for the index payload.
+/// A bounds-checked cursor over a section payload.
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -276,15 +886,11 @@ impl Cursor<'_> {
     }
 
     fn u64(&mut self) -> Option<u64> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Some(u64::from_le_bytes(a))
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
     fn u32(&mut self) -> Option<u32> {
-        let mut a = [0u8; 4];
-        a.copy_from_slice(self.take(4)?);
-        Some(u32::from_le_bytes(a))
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 
     fn varint(&mut self) -> Option<u64> {
@@ -298,10 +904,54 @@ impl Cursor<'_> {
         }
         None
     }
+
+    fn bytes(&mut self) -> Option<Bytes> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        Some(Bytes::copy_from_slice(self.take(n)?))
+    }
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Maps an SSTable read-only.
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: `Mmap::map` is unsafe because another process or thread could modify or
+    // truncate the file while it is mapped, which would change bytes behind shared
+    // references (or raise SIGBUS). SSTables are immutable once renamed into place: the
+    // engine only ever creates them under a temporary name, renames them, and later unlinks
+    // them (unlinking keeps an existing mapping valid). Nothing in the engine opens a
+    // published SSTable for writing, and the data directory belongs to this process; every
+    // byte read from the map is still checksum-verified before use.
+    unsafe { memmap2::Mmap::map(file) }
+}
+
+/// An open SSTable: index, Bloom filter and statistics in memory, blocks read from the map.
+pub struct SsTable {
+    pub path: PathBuf,
+    pub generation: u64,
+    pub covers_up_to: ReplayPosition,
+    pub stats: SsTableStats,
+    /// File size in bytes.
+    pub size: u64,
+    map: memmap2::Mmap,
+    index: Vec<BlockEntry>,
+    bloom: Bloom,
+    blocks_read: AtomicU64,
+}
+
+impl std::fmt::Debug for SsTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsTable")
+            .field("path", &self.path)
+            .field("generation", &self.generation)
+            .field("size", &self.size)
+            .finish()
+    }
 }
 
 impl SsTable {
-    /// Opens and validates an SSTable's header, footer and index.
+    /// Opens and validates an SSTable's header, footer, index, filter and statistics.
     pub fn open(path: &Path, generation: u64) -> Result<SsTable> {
         let corrupt = |offset: u64, reason: &str| EngineError::Corrupt {
             path: path.to_path_buf(),
@@ -313,9 +963,8 @@ impl SsTable {
         if size < HEADER_SIZE + FOOTER_SIZE {
             return Err(corrupt(0, "file too short"));
         }
-        let mut header = [0u8; HEADER_SIZE as usize];
-        file.read_exact_at(&mut header, 0)
-            .map_err(|e| io_err(path, e))?;
+        let map = map_file(&file).map_err(|e| io_err(path, e))?;
+        let header = &map[0..HEADER_SIZE as usize];
         if header[0..8] != SSTABLE_MAGIC {
             return Err(corrupt(0, "bad SSTable magic"));
         }
@@ -323,7 +972,7 @@ impl SsTable {
             return Err(corrupt(0, "header checksum mismatch"));
         }
         let mut c = Cursor {
-            buf: &header,
+            buf: header,
             pos: 8,
         };
         let version = c.u32().unwrap_or(0);
@@ -338,133 +987,323 @@ impl SsTable {
             segment: c.u64().unwrap_or(0),
             offset: c.u64().unwrap_or(0),
         };
-        let mut footer = [0u8; FOOTER_SIZE as usize];
         let footer_at = size - FOOTER_SIZE;
-        file.read_exact_at(&mut footer, footer_at)
-            .map_err(|e| io_err(path, e))?;
-        if footer[20..24] != FOOTER_MAGIC
-            || crc32fast::hash(&footer[0..16]).to_le_bytes() != footer[16..20]
+        let footer = &map[footer_at as usize..];
+        if footer[28..32] != FOOTER_MAGIC
+            || crc32fast::hash(&footer[0..24]).to_le_bytes() != footer[24..28]
         {
             return Err(corrupt(footer_at, "bad footer"));
         }
         let mut c = Cursor {
-            buf: &footer,
+            buf: footer,
             pos: 0,
         };
-        let (ioff, ilen) = (c.u64().unwrap_or(0), c.u64().unwrap_or(0));
-        if ioff < HEADER_SIZE || ioff.checked_add(ilen) != Some(footer_at) {
-            return Err(corrupt(footer_at, "index bounds out of the file"));
+        let (ioff, boff, soff) = (
+            c.u64().unwrap_or(0),
+            c.u64().unwrap_or(0),
+            c.u64().unwrap_or(0),
+        );
+        if !(HEADER_SIZE <= ioff && ioff <= boff && boff <= soff && soff <= footer_at) {
+            return Err(corrupt(footer_at, "section offsets out of order"));
         }
-        let mut ibuf = vec![0u8; ilen as usize];
-        file.read_exact_at(&mut ibuf, ioff)
-            .map_err(|e| io_err(path, e))?;
-        let payload = unframe(&ibuf, path, ioff)?;
+        let section = |from: u64, to: u64| unframe(&map[from as usize..to as usize], path, from);
+        let payload = section(ioff, boff)?;
+        let bad_index = || corrupt(ioff, "malformed index");
         let mut c = Cursor {
             buf: payload,
             pos: 0,
         };
-        let bad_index = || corrupt(ioff, "malformed index");
         let n = c.varint().ok_or_else(bad_index)?;
         let mut index = Vec::new();
         for _ in 0..n {
             let token = c.u64().ok_or_else(bad_index)? as i64;
-            let klen = c.varint().ok_or_else(bad_index)?;
-            let key = usize::try_from(klen)
-                .ok()
-                .and_then(|k| c.take(k))
-                .ok_or_else(bad_index)?;
-            let key = Bytes::copy_from_slice(key);
+            let key = c.bytes().ok_or_else(bad_index)?;
+            let first_ck = c.bytes().ok_or_else(bad_index)?;
+            let flags = c.take(1).ok_or_else(bad_index)?[0];
             let offset = c.u64().ok_or_else(bad_index)?;
             let len = c.u32().ok_or_else(bad_index)?;
             if offset < HEADER_SIZE || offset.checked_add(len as u64).is_none_or(|e| e > ioff) {
                 return Err(bad_index());
             }
-            index.push(IndexEntry {
+            index.push(BlockEntry {
                 first: PartitionKey { token, key },
+                first_ck,
+                continuation: flags & FLAG_CONTINUATION != 0,
                 offset,
                 len,
             });
         }
-        if c.pos != payload.len() || !index.is_sorted_by(|a, b| a.first < b.first) {
+        if c.pos != payload.len()
+            || !index.is_sorted_by(|a, b| (&a.first, &a.first_ck) <= (&b.first, &b.first_ck))
+        {
             return Err(bad_index());
         }
+        let bloom = Bloom::decode(section(boff, soff)?)
+            .ok_or_else(|| corrupt(boff, "malformed Bloom filter"))?;
+        let stats = SsTableStats::decode(section(soff, footer_at)?)
+            .ok_or_else(|| corrupt(soff, "malformed statistics"))?;
         Ok(SsTable {
             path: path.to_path_buf(),
             generation,
             covers_up_to,
-            file,
+            stats,
+            size,
+            map,
             index,
+            bloom,
+            blocks_read: AtomicU64::new(0),
         })
     }
 
-    fn read_block(&self, i: usize) -> Result<Vec<(PartitionKey, PartitionState)>> {
+    /// Data blocks decoded since open (a measure of read amplification).
+    pub fn blocks_read(&self) -> u64 {
+        self.blocks_read.load(Ordering::Relaxed)
+    }
+
+    pub fn block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    fn block(&self, i: usize) -> Result<Vec<Mutation>> {
         let e = &self.index[i];
-        let mut buf = vec![0u8; e.len as usize];
-        self.file
-            .read_exact_at(&mut buf, e.offset)
-            .map_err(|err| io_err(&self.path, err))?;
-        let payload = unframe(&buf, &self.path, e.offset)?;
-        let ms = decode_mutations(payload).map_err(|d| EngineError::Corrupt {
+        self.blocks_read.fetch_add(1, Ordering::Relaxed);
+        let buf = &self.map[e.offset as usize..(e.offset + e.len as u64) as usize];
+        decode_block(buf).map_err(|d| EngineError::Corrupt {
             path: self.path.clone(),
             offset: e.offset,
-            reason: d.to_string(),
-        })?;
-        Ok(ms.into_iter().map(mutation_to_state).collect())
+            reason: d.0,
+        })
     }
 
-    /// The block that would hold `pk`, if any.
-    fn block_for(&self, pk: &PartitionKey) -> Option<usize> {
-        self.index
-            .partition_point(|e| e.first <= *pk)
-            .checked_sub(1)
+    fn corrupt(&self, i: usize, d: BlockError) -> EngineError {
+        EngineError::Corrupt {
+            path: self.path.clone(),
+            offset: self.index[i].offset,
+            reason: d.0,
+        }
     }
 
-    pub fn get(&self, pk: &PartitionKey) -> Result<Option<PartitionState>> {
-        let Some(i) = self.block_for(pk) else {
+    /// Block `i`, checked and inflated.
+    fn inflated(&self, i: usize) -> Result<Bytes> {
+        let e = &self.index[i];
+        self.blocks_read.fetch_add(1, Ordering::Relaxed);
+        let buf = &self.map[e.offset as usize..(e.offset + e.len as u64) as usize];
+        inflate(buf)
+            .map(Bytes::from)
+            .map_err(|d| self.corrupt(i, d))
+    }
+
+    fn chunk(&self, i: usize, pk: &PartitionKey, with_rows: bool) -> Result<Option<Mutation>> {
+        let raw = self.inflated(i)?;
+        find_chunk_inflated(&raw, pk, with_rows).map_err(|d| self.corrupt(i, d))
+    }
+
+    /// Whether the partition may be in this SSTable (key range, then Bloom filter).
+    pub fn may_contain(&self, pk: &PartitionKey) -> bool {
+        *pk >= self.stats.first_key && *pk <= self.stats.last_key && self.bloom.may_contain(&pk.key)
+    }
+
+    /// The blocks that may hold chunks of `pk`: `[start, end)`.
+    fn partition_blocks(&self, pk: &PartitionKey) -> Option<(usize, usize)> {
+        let lo = self.index.partition_point(|e| e.first < *pk);
+        let hi = self.index.partition_point(|e| e.first <= *pk);
+        let start = if lo < hi && !self.index[lo].continuation {
+            lo
+        } else {
+            lo.checked_sub(1)?
+        };
+        Some((start, hi.max(start + 1)))
+    }
+
+    /// The partition's first chunk (deletion, range tombstones, static row; maybe rows)
+    /// and the blocks holding it.
+    pub fn partition_header(&self, pk: &PartitionKey) -> Result<Option<PartitionSlice<'_>>> {
+        if !self.may_contain(pk) {
+            return Ok(None);
+        }
+        let Some((start, end)) = self.partition_blocks(pk) else {
             return Ok(None);
         };
-        Ok(self
-            .read_block(i)?
-            .into_iter()
-            .find(|(k, _)| k == pk)
-            .map(|(_, s)| s))
+        let raw = self.inflated(start)?;
+        let Some(m) = find_chunk_inflated(&raw, pk, false).map_err(|d| self.corrupt(start, d))?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(PartitionSlice {
+            table: self,
+            pk: pk.clone(),
+            start,
+            end,
+            start_block: raw,
+            header: PartitionState {
+                deletion: m.partition_deletion,
+                range_tombstones: m.range_tombstones,
+                static_row: m.static_row,
+                rows: Default::default(),
+            },
+        }))
     }
 
-    /// Partitions at or after `from` (everything if `None`), in order, a block at a time.
+    /// Reads a whole partition into memory.
+    pub fn get(&self, pk: &PartitionKey) -> Result<Option<PartitionState>> {
+        let Some(p) = self.partition_header(pk)? else {
+            return Ok(None);
+        };
+        let mut st = p.header.clone();
+        for r in p.rows(None, None, false) {
+            let r = r?;
+            st.rows.insert(r.clustering.clone(), r);
+        }
+        Ok(Some(st))
+    }
+
+    /// Whole partitions at or after `from` (everything if `None`), in order.
     pub fn scan(&self, from: Option<PartitionKey>) -> SsTableScan<'_> {
-        let block = from.as_ref().and_then(|k| self.block_for(k)).unwrap_or(0);
+        let block = from
+            .as_ref()
+            .and_then(|k| self.index.partition_point(|e| e.first <= *k).checked_sub(1))
+            .unwrap_or(0);
         SsTableScan {
             table: self,
             next_block: block,
             buffered: Vec::new().into_iter(),
+            pending: None,
             from,
         }
     }
 }
 
-/// Iterator of [`SsTable::scan`].
+/// One partition of one SSTable, found by [`SsTable::partition_header`].
+pub struct PartitionSlice<'a> {
+    table: &'a SsTable,
+    pk: PartitionKey,
+    start: usize,
+    end: usize,
+    /// Block `start` inflated: most partitions live in one block, read once.
+    start_block: Bytes,
+    pub header: PartitionState,
+}
+
+impl<'a> PartitionSlice<'a> {
+    /// The partition's rows in walk order, decoding one block at a time, starting at the
+    /// block that holds `lower` (forward) or the last block that may hold keys below `upper`
+    /// (reversed). Rows outside the bounds may be yielded; callers filter.
+    pub fn rows(
+        &self,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reversed: bool,
+    ) -> PartitionRows<'a> {
+        let idx = &self.table.index;
+        // Blocks after `start` are continuations: their first clustering key bounds the
+        // rows of every block before them.
+        let mut first = self.start;
+        let mut last = self.end - 1;
+        if let Some(l) = lower {
+            let p = idx[self.start + 1..self.end].partition_point(|e| &e.first_ck[..] <= l);
+            first = self.start + p;
+        }
+        if let Some(u) = upper {
+            let p = idx[self.start + 1..self.end].partition_point(|e| &e.first_ck[..] < u);
+            last = self.start + p;
+        }
+        let (next, stop) = if first > last {
+            (first, first)
+        } else if reversed {
+            (last + 1, first)
+        } else {
+            (first, last + 1)
+        };
+        PartitionRows {
+            table: self.table,
+            pk: self.pk.clone(),
+            start: self.start,
+            start_block: self.start_block.clone(),
+            next,
+            stop,
+            reversed,
+            buffered: Vec::new().into_iter(),
+            failed: false,
+        }
+    }
+}
+
+/// Iterator of [`PartitionSlice::rows`].
+pub struct PartitionRows<'a> {
+    table: &'a SsTable,
+    pk: PartitionKey,
+    start: usize,
+    start_block: Bytes,
+    /// Forward: next block to read, `stop` exclusive. Reversed: one past the next block
+    /// to read, counting down to `stop`.
+    next: usize,
+    stop: usize,
+    reversed: bool,
+    buffered: std::vec::IntoIter<Row>,
+    failed: bool,
+}
+
+impl Iterator for PartitionRows<'_> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        loop {
+            if let Some(r) = self.buffered.next() {
+                return Some(Ok(r));
+            }
+            if self.failed || self.next == self.stop {
+                return None;
+            }
+            let b = if self.reversed {
+                self.next -= 1;
+                self.next
+            } else {
+                self.next += 1;
+                self.next - 1
+            };
+            let chunk = if b == self.start {
+                find_chunk_inflated(&self.start_block, &self.pk, true)
+                    .map_err(|d| self.table.corrupt(b, d))
+            } else {
+                self.table.chunk(b, &self.pk, true)
+            }
+            .map(|m| m.map(|m| m.rows));
+            match chunk {
+                Ok(rows) => {
+                    let mut rows = rows.unwrap_or_default();
+                    if self.reversed {
+                        rows.reverse();
+                    }
+                    self.buffered = rows.into_iter();
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Iterator of [`SsTable::scan`]: joins the chunks of each partition.
 pub struct SsTableScan<'a> {
     table: &'a SsTable,
     next_block: usize,
-    buffered: std::vec::IntoIter<(PartitionKey, PartitionState)>,
+    buffered: std::vec::IntoIter<Mutation>,
+    pending: Option<(PartitionKey, PartitionState)>,
     from: Option<PartitionKey>,
 }
 
-impl Iterator for SsTableScan<'_> {
-    type Item = Result<(PartitionKey, PartitionState)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl SsTableScan<'_> {
+    fn next_chunk(&mut self) -> Option<Result<Mutation>> {
         loop {
-            if let Some((k, s)) = self.buffered.next() {
-                if self.from.as_ref().is_some_and(|f| k < *f) {
-                    continue;
-                }
-                return Some(Ok((k, s)));
+            if let Some(m) = self.buffered.next() {
+                return Some(Ok(m));
             }
             if self.next_block >= self.table.index.len() {
                 return None;
             }
-            match self.table.read_block(self.next_block) {
+            match self.table.block(self.next_block) {
                 Ok(b) => self.buffered = b.into_iter(),
                 Err(e) => {
                     self.next_block = self.table.index.len();
@@ -476,9 +1315,51 @@ impl Iterator for SsTableScan<'_> {
     }
 }
 
-/// Opens every SSTable of a table, in generation order. Leftover temporary files (a crash
-/// during a flush) are deleted.
-pub fn open_all(data_dir: &Path, table: &TableId) -> Result<Vec<SsTable>> {
+impl Iterator for SsTableScan<'_> {
+    type Item = Result<(PartitionKey, PartitionState)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let Some(chunk) = self.next_chunk() else {
+                return self.pending.take().map(Ok);
+            };
+            let m = match chunk {
+                Ok(m) => m,
+                Err(e) => return Some(Err(e)),
+            };
+            let pk = PartitionKey {
+                token: m.token,
+                key: m.key.clone(),
+            };
+            if self.from.as_ref().is_some_and(|f| pk < *f) {
+                continue;
+            }
+            match &mut self.pending {
+                Some((k, st)) if *k == pk => st.apply(m),
+                _ => {
+                    let (k, st) = mutation_to_state(m);
+                    if let Some(done) = self.pending.replace((k, st)) {
+                        return Some(Ok(done));
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn mutation_to_state(m: Mutation) -> (PartitionKey, PartitionState) {
+    let pk = PartitionKey {
+        token: m.token,
+        key: m.key.clone(),
+    };
+    let mut st = PartitionState::default();
+    st.apply(m);
+    (pk, st)
+}
+
+/// Lists a table's SSTable files by generation, deleting leftover temporary files (a crash
+/// during a flush or compaction).
+pub fn list(data_dir: &Path, table: &TableId) -> Result<Vec<(u64, PathBuf)>> {
     let dir = table_dir(data_dir, table);
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
@@ -493,11 +1374,27 @@ pub fn open_all(data_dir: &Path, table: &TableId) -> Result<Vec<SsTable>> {
         if name.ends_with(".tmp") {
             fs::remove_file(e.path()).map_err(|err| io_err(&e.path(), err))?;
         } else if let Some(g) = parse_file_name(name) {
-            out.push(SsTable::open(&e.path(), g)?);
+            out.push((g, e.path()));
         }
     }
-    out.sort_by_key(|s| s.generation);
+    out.sort();
     Ok(out)
+}
+
+/// The format version of an SSTable file (from its header), to route v1 files to migration.
+pub fn file_version(path: &Path) -> Result<u32> {
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut h = [0u8; 12];
+    f.read_exact(&mut h).map_err(|e| io_err(path, e))?;
+    if h[0..8] != SSTABLE_MAGIC {
+        return Err(EngineError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: "bad SSTable magic".into(),
+        });
+    }
+    Ok(u32::from_le_bytes([h[8], h[9], h[10], h[11]]))
 }
 
 /// Deletes an SSTable file, durably.
@@ -518,5 +1415,25 @@ pub fn delete_table_dir(data_dir: &Path, table: &TableId) -> Result<()> {
     match fs::remove_dir_all(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&dir, e)),
         _ => sync_dir(data_dir),
+    }
+}
+
+/// Exclusive upper bound of the keys an end bound admits (`None` = unbounded).
+pub fn end_bound_upper(b: &ClusteringBound) -> Option<Vec<u8>> {
+    if b.prefix.is_empty() {
+        None
+    } else if b.inclusive {
+        prefix_successor(&b.prefix)
+    } else {
+        Some(b.prefix.to_vec())
+    }
+}
+
+/// Whether a row key lies past a slice in walk order (every later row does too).
+pub fn past_slice(r: &ClusteringRange, key: &[u8], reversed: bool) -> bool {
+    if reversed {
+        !start_admits(&r.start, key)
+    } else {
+        !end_admits(&r.end, key)
     }
 }

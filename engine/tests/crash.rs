@@ -1,5 +1,8 @@
-//! Crash safety: a child process writes in batch mode and reports every acknowledged write;
-//! it is SIGKILLed at random moments, and every acknowledged write must survive a reopen.
+//! Crash safety: a child process writes (and deletes) in batch mode and reports every
+//! acknowledged operation; it is SIGKILLed at random moments, often in the middle of
+//! memtable flushes and compactions. After a reopen every acknowledged write must be there
+//! and no acknowledged deletion may be undone (compaction purges the tombstones as soon as
+//! it safely can, so a wrong purge or a half-committed compaction would resurrect data).
 
 mod common;
 
@@ -18,7 +21,28 @@ const DIR_VAR: &str = "SHOAL_CRASH_WRITER_DIR";
 const ITER_VAR: &str = "SHOAL_CRASH_WRITER_ITER";
 
 fn tables() -> Vec<(TableId, TableOptions)> {
-    vec![(T, TableOptions::default())]
+    let compaction = vec![
+        (
+            "class".to_string(),
+            "SizeTieredCompactionStrategy".to_string(),
+        ),
+        ("min_threshold".to_string(), "2".to_string()),
+    ];
+    vec![(
+        T,
+        TableOptions {
+            compaction,
+            ..TableOptions::default()
+        },
+    )]
+}
+
+fn tuning() -> EngineTuning {
+    EngineTuning {
+        compaction_throughput_bytes_per_sec: 0,
+        compaction_interval: Duration::from_millis(10),
+        ..EngineTuning::default()
+    }
 }
 
 fn cfg(dir: &Path) -> EngineConfig {
@@ -37,7 +61,17 @@ fn crash_writer_child() {
         return;
     };
     let iter = std::env::var(ITER_VAR).unwrap();
-    let e = Arc::new(Engine::open(cfg(Path::new(&dir)), tables()).unwrap());
+    let e = Arc::new(Engine::open_with(cfg(Path::new(&dir)), tuning(), tables()).unwrap());
+    {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            loop {
+                let n = e.stats().compactions_completed;
+                println!("COMPACTIONS {n}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+    }
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let e = e.clone();
@@ -54,6 +88,20 @@ fn crash_writer_child() {
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ACK {key}").unwrap();
                     out.flush().unwrap();
+                    drop(out);
+                    if i % 3 == 2 {
+                        // Deletion times far in the past: purgeable at once wherever safe.
+                        let victim = format!("i{iter}-t{t}-{}", i - 1);
+                        println!("DELETING {victim}");
+                        e.apply_sync(vec![Mutation {
+                            partition_deletion: Some(del(2)),
+                            ..mutation(&victim)
+                        }])
+                        .unwrap();
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "DEL {victim}").unwrap();
+                        out.flush().unwrap();
+                    }
                 }
             })
         })
@@ -70,6 +118,8 @@ fn acknowledged_writes_survive_sigkill() {
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut rng = rand::rng();
     let mut flushes_seen = 0;
+    let (mut maybe_deleted, mut acked_deleted) = (BTreeSet::new(), BTreeSet::new());
+    let mut compactions_seen = 0;
     for iter in 0..8 {
         let mut child = Command::new(&exe)
             .args([
@@ -88,6 +138,7 @@ fn acknowledged_writes_survive_sigkill() {
         let reader = std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
             let mut keys = Vec::new();
+            let (mut deleting, mut deleted, mut compactions) = (Vec::new(), Vec::new(), 0u64);
             let mut line = Vec::new();
             loop {
                 line.clear();
@@ -96,21 +147,32 @@ fn acknowledged_writes_survive_sigkill() {
                     Ok(_) => {}
                 }
                 // A line cut by the kill is not an acknowledgement.
-                if let Some(l) = line.strip_suffix(b"\n")
-                    && let Some(k) = l.strip_prefix(b"ACK ")
-                {
-                    keys.push(String::from_utf8(k.to_vec()).unwrap());
+                let Some(l) = line.strip_suffix(b"\n") else {
+                    continue;
+                };
+                let l = String::from_utf8(l.to_vec()).unwrap();
+                if let Some(k) = l.strip_prefix("ACK ") {
+                    keys.push(k.to_string());
+                } else if let Some(k) = l.strip_prefix("DELETING ") {
+                    deleting.push(k.to_string());
+                } else if let Some(k) = l.strip_prefix("DEL ") {
+                    deleted.push(k.to_string());
+                } else if let Some(n) = l.strip_prefix("COMPACTIONS ") {
+                    compactions = compactions.max(n.parse().unwrap());
                 }
             }
-            keys
+            (keys, deleting, deleted, compactions)
         });
         std::thread::sleep(Duration::from_millis(rng.random_range(150..700)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let keys = reader.join().unwrap();
+        let (keys, deleting, deleted, compactions) = reader.join().unwrap();
         acked.extend(keys);
+        maybe_deleted.extend(deleting);
+        acked_deleted.extend(deleted);
+        compactions_seen += compactions;
 
-        let e = Engine::open(cfg(dir.path()), tables()).unwrap();
+        let e = Engine::open_with(cfg(dir.path()), tuning(), tables()).unwrap();
         let r = e.read(&all()).unwrap();
         let found: BTreeSet<String> = r
             .partitions
@@ -125,7 +187,15 @@ fn acknowledged_writes_survive_sigkill() {
                 k
             })
             .collect();
-        let missing: Vec<_> = acked.difference(&found).collect();
+        let missing: Vec<_> = acked
+            .difference(&found)
+            .filter(|k| !maybe_deleted.contains(*k))
+            .collect();
+        let resurrected: Vec<_> = acked_deleted.intersection(&found).collect();
+        assert!(
+            resurrected.is_empty(),
+            "iteration {iter}: deleted keys came back: {resurrected:?}"
+        );
         assert!(
             missing.is_empty(),
             "iteration {iter}: lost acknowledged writes {missing:?}"
@@ -140,4 +210,9 @@ fn acknowledged_writes_survive_sigkill() {
     );
     eprintln!("{} acknowledged writes checked", acked.len());
     assert!(flushes_seen > 0, "the children never flushed");
+    assert!(compactions_seen > 0, "the children never compacted");
+    eprintln!(
+        "{} deletions checked, {compactions_seen} compactions in the children",
+        acked_deleted.len()
+    );
 }

@@ -1,0 +1,146 @@
+//! Micro-benchmarks of the engine's hot paths: memtable insert, point reads from a memtable
+//! and from an SSTable, and a page of rows from a large partition on disk.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use shoal_engine::*;
+
+const T: TableId = TableId([7; 16]);
+
+fn engine(dir: &std::path::Path) -> Engine {
+    let cfg = EngineConfig {
+        data_dir: dir.join("data"),
+        commitlog_dir: dir.join("commitlog"),
+        commitlog_sync: CommitLogSync::Periodic { period_ms: 10_000 },
+        memtable_space_bytes: 1 << 30,
+        ..EngineConfig::default()
+    };
+    let tuning = EngineTuning {
+        background_compaction: false,
+        clock: Clock::manual(Arc::new(AtomicI32::new(1_000_000))),
+        ..EngineTuning::default()
+    };
+    Engine::open_with(cfg, tuning, vec![(T, TableOptions::default())]).unwrap()
+}
+
+fn key(i: u64) -> (i64, Bytes) {
+    let token = (i.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as i64;
+    (token, Bytes::from(i.to_be_bytes().to_vec()))
+}
+
+fn mutation(i: u64, rows: impl IntoIterator<Item = Row>) -> Mutation {
+    let (token, key) = key(i);
+    Mutation {
+        table: T,
+        token,
+        key,
+        partition_deletion: None,
+        range_tombstones: vec![],
+        static_row: None,
+        rows: rows.into_iter().collect(),
+    }
+}
+
+fn row(ck: Bytes, value: &Bytes) -> Row {
+    Row {
+        clustering: ck,
+        cells: vec![Cell {
+            column: 1,
+            path: None,
+            timestamp: 1,
+            value: CellValue::Live {
+                value: value.clone(),
+                ttl: None,
+            },
+        }],
+        ..Row::default()
+    }
+}
+
+fn point(i: u64) -> ReadCommand {
+    let (token, key) = key(i);
+    ReadCommand {
+        table: T,
+        partitions: PartitionRange::Single { token, key },
+        slices: vec![],
+        reversed: false,
+        start_after_row: None,
+        row_limit: usize::MAX,
+        per_partition_limit: usize::MAX,
+        partition_limit: usize::MAX,
+        include_tombstones: false,
+        now: 1_000_000,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let value = Bytes::from(vec![b'x'; 100]);
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let next = AtomicU64::new(1 << 40);
+    c.bench_function("memtable_insert_100B", |b| {
+        b.iter(|| {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            e.apply(
+                vec![mutation(i, [row(Bytes::new(), &value)])],
+                Box::new(|_| {}),
+            )
+            .unwrap();
+        })
+    });
+    for i in 0..10_000 {
+        e.apply(
+            vec![mutation(i, [row(Bytes::new(), &value)])],
+            Box::new(|_| {}),
+        )
+        .unwrap();
+    }
+    let mut n = 0u64;
+    c.bench_function("point_read_memtable", |b| {
+        b.iter(|| {
+            n = (n + 7919) % 10_000;
+            assert_eq!(e.read(&point(n)).unwrap().partitions.len(), 1);
+        })
+    });
+    e.flush_all().unwrap();
+    c.bench_function("point_read_sstable", |b| {
+        b.iter(|| {
+            n = (n + 7919) % 10_000;
+            assert_eq!(e.read(&point(n)).unwrap().partitions.len(), 1);
+        })
+    });
+    // One partition of 100k rows on disk; pages of 100 rows from random places.
+    let big = 1u64 << 50;
+    for chunk in 0..100u64 {
+        let rows = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|r| row(Bytes::from(r.to_be_bytes().to_vec()), &value));
+        e.apply(vec![mutation(big, rows)], Box::new(|_| {}))
+            .unwrap();
+    }
+    e.flush_all().unwrap();
+    let mut page = point(big);
+    page.row_limit = 100;
+    let mut r = 0u64;
+    c.bench_function("partition_scan_page_100_rows", |b| {
+        b.iter_batched(
+            || {
+                r = (r + 7919) % 99_000;
+                let mut p = page.clone();
+                p.start_after_row = Some(Bytes::from(r.to_be_bytes().to_vec()));
+                p
+            },
+            |p| assert_eq!(e.read(&p).unwrap().partitions[0].rows.len(), 100),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group! {
+    name = engine_benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(engine_benches);
