@@ -80,33 +80,9 @@ pub fn is_reserved(word: &str) -> bool {
     )
 }
 
-const NATIVE_TYPES: &[&str] = &[
-    "ascii",
-    "bigint",
-    "blob",
-    "boolean",
-    "counter",
-    "date",
-    "decimal",
-    "double",
-    "duration",
-    "float",
-    "inet",
-    "int",
-    "smallint",
-    "text",
-    "time",
-    "timestamp",
-    "timeuuid",
-    "tinyint",
-    "uuid",
-    "varchar",
-    "varint",
-];
-
 /// Whether `name` (lower-case) is a native CQL type name.
 pub fn is_native_type(name: &str) -> bool {
-    NATIVE_TYPES.contains(&name)
+    crate::types::names::NATIVE_NAMES.contains(&name)
 }
 
 const PERMISSIONS: &[&str] = &[

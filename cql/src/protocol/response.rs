@@ -26,8 +26,6 @@ pub mod result_kind {
     pub const SCHEMA_CHANGE: i32 = 0x0005;
 }
 
-const MARSHAL: &str = "org.apache.cassandra.db.marshal.";
-
 /// Writes the body of `response` for protocol `version`, returning its opcode.
 pub fn encode_response(version: u8, response: &Response, out: &mut BytesMut) -> Opcode {
     match response {
@@ -470,90 +468,11 @@ pub fn write_type_option(version: u8, ty: &CqlType, out: &mut BytesMut) {
         // Date/Time/Smallint/Tinyint before v4, Duration before v5, Vector, Empty.
         _ => {
             write_short(out, 0x0000);
-            write_string(out, &marshal_class(ty));
+            write_string(out, &ty.marshal_class());
             return;
         }
     };
     write_short(out, id);
-}
-
-/// The Java marshal class of a type, as Cassandra prints `AbstractType.toString()`.
-/// Private to the protocol on purpose: `types::names` owns the general mapping.
-pub fn marshal_class(ty: &CqlType) -> String {
-    let simple = |s: &str| format!("{MARSHAL}{s}");
-    let frozen = |inner: String, frozen: bool| {
-        if frozen {
-            format!("{MARSHAL}FrozenType({inner})")
-        } else {
-            inner
-        }
-    };
-    match ty {
-        CqlType::Ascii => simple("AsciiType"),
-        CqlType::Bigint => simple("LongType"),
-        CqlType::Blob => simple("BytesType"),
-        CqlType::Boolean => simple("BooleanType"),
-        CqlType::Counter => simple("CounterColumnType"),
-        CqlType::Decimal => simple("DecimalType"),
-        CqlType::Double => simple("DoubleType"),
-        CqlType::Duration => simple("DurationType"),
-        CqlType::Float => simple("FloatType"),
-        CqlType::Int => simple("Int32Type"),
-        CqlType::Smallint => simple("ShortType"),
-        CqlType::Tinyint => simple("ByteType"),
-        CqlType::Text => simple("UTF8Type"),
-        CqlType::Timestamp => simple("TimestampType"),
-        CqlType::Date => simple("SimpleDateType"),
-        CqlType::Time => simple("TimeType"),
-        CqlType::Uuid => simple("UUIDType"),
-        CqlType::Timeuuid => simple("TimeUUIDType"),
-        CqlType::Varint => simple("IntegerType"),
-        CqlType::Inet => simple("InetAddressType"),
-        CqlType::Empty => simple("EmptyType"),
-        CqlType::List { elem, frozen: f } => {
-            frozen(format!("{MARSHAL}ListType({})", marshal_class(elem)), *f)
-        }
-        CqlType::Set { elem, frozen: f } => {
-            frozen(format!("{MARSHAL}SetType({})", marshal_class(elem)), *f)
-        }
-        CqlType::Map {
-            key,
-            value,
-            frozen: f,
-        } => frozen(
-            format!(
-                "{MARSHAL}MapType({},{})",
-                marshal_class(key),
-                marshal_class(value)
-            ),
-            *f,
-        ),
-        CqlType::Tuple(elems) => format!(
-            "{MARSHAL}TupleType({})",
-            elems
-                .iter()
-                .map(marshal_class)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        CqlType::Udt { def, frozen: f } => {
-            // UserType(ks,hex(name),hex(field):type,...), names hex-encoded as in Cassandra.
-            let mut s = format!("{MARSHAL}UserType({},{}", def.keyspace, hex(&def.name));
-            for (name, fty) in &def.fields {
-                s.push_str(&format!(",{}:{}", hex(name), marshal_class(fty)));
-            }
-            s.push(')');
-            frozen(s, *f)
-        }
-        CqlType::Vector { elem, dimension } => {
-            format!("{MARSHAL}VectorType({}, {dimension})", marshal_class(elem))
-        }
-        CqlType::Custom(class) => class.clone(),
-    }
-}
-
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -653,7 +572,7 @@ mod tests {
             assert_eq!(
                 opt(v, &vector),
                 custom(
-                    "org.apache.cassandra.db.marshal.VectorType(org.apache.cassandra.db.marshal.FloatType, 3)"
+                    "org.apache.cassandra.db.marshal.VectorType(org.apache.cassandra.db.marshal.FloatType,3)"
                 )
             );
         }
@@ -712,11 +631,11 @@ mod tests {
         expected.extend([0, 0x0D, 0, 2, b'n', b'o', 0, 0x09]);
         assert_eq!(opt(4, &udt), expected);
         assert_eq!(
-            marshal_class(&udt),
+            udt.marshal_class(),
             "org.apache.cassandra.db.marshal.FrozenType(org.apache.cassandra.db.marshal.UserType(ks,61646472,737472656574:org.apache.cassandra.db.marshal.UTF8Type,6e6f:org.apache.cassandra.db.marshal.Int32Type))"
         );
         assert_eq!(
-            marshal_class(&map),
+            map.marshal_class(),
             "org.apache.cassandra.db.marshal.MapType(org.apache.cassandra.db.marshal.UTF8Type,org.apache.cassandra.db.marshal.LongType)"
         );
     }
