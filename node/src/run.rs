@@ -185,7 +185,10 @@ pub async fn run_with(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the CQL port {addr}"))?;
-    let stats = Arc::new(ServerStats::default());
+    let stats = Arc::new(ServerStats {
+        observer: Some(Arc::new(MetricsObserver(metrics.clone()))),
+        ..ServerStats::default()
+    });
     spawn_sampler(engine.clone(), stats.clone(), metrics.clone());
     // The CQL server gets its own stop signal: a drain closes CQL long before the process
     // is asked to exit, and a /drain without SIGTERM never exits at all.
@@ -259,6 +262,22 @@ fn spawn_heartbeat(lifecycle: Arc<Lifecycle>) {
 
 /// Copies engine and server numbers into the metrics registry, so `/metrics` reads atomics
 /// only and never waits on the engine.
+/// Forwards the CQL server's per-request reports to the metrics registry.
+struct MetricsObserver(Arc<Metrics>);
+
+impl server::RequestObserver for MetricsObserver {
+    fn request_done(
+        &self,
+        opcode: u8,
+        consistency: Option<u16>,
+        elapsed: Duration,
+        error_code: Option<i32>,
+    ) {
+        self.0
+            .record_request(opcode, consistency, elapsed, error_code);
+    }
+}
+
 fn spawn_sampler(engine: Arc<Engine>, stats: Arc<ServerStats>, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));

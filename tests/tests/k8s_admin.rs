@@ -205,6 +205,18 @@ async fn sigterm_drains_readiness_first_and_keeps_every_acknowledged_write() {
         worst < Duration::from_secs(1),
         "a probe took {worst:?} under load"
     );
+    // The writes under way show up per operation and consistency level.
+    let (_, metrics) = http(ip, "GET", "/metrics");
+    let executes: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("shoal_client_requests_total{op=\"EXECUTE\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        executes > 0,
+        "no EXECUTE requests counted in /metrics:\n{metrics}"
+    );
 
     let signalled = Instant::now();
     sigterm(&node);

@@ -24,11 +24,44 @@ use crate::protocol::{Event, Request, Response, ResponseExtras, ResultBody};
 /// backpressure instead of unbounded queues.
 const MAX_IN_FLIGHT: usize = 2048;
 
+/// Told about every finished QUERY, PREPARE, EXECUTE and BATCH, for metrics. The codes are
+/// the protocol's own (opcode, consistency, error code), so no translation is needed.
+pub trait RequestObserver: Send + Sync {
+    fn request_done(
+        &self,
+        opcode: u8,
+        consistency: Option<u16>,
+        elapsed: std::time::Duration,
+        error_code: Option<i32>,
+    );
+}
+
 /// Counters the admin endpoints report.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ServerStats {
     pub connections: AtomicUsize,
     pub requests: AtomicUsize,
+    pub observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl std::fmt::Debug for ServerStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerStats")
+            .field("connections", &self.connections)
+            .field("requests", &self.requests)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+fn request_consistency(r: &Request) -> Option<u16> {
+    match r {
+        Request::Query { params, .. } | Request::Execute { params, .. } => {
+            Some(params.consistency as u16)
+        }
+        Request::Batch(b) => Some(b.consistency as u16),
+        _ => None,
+    }
 }
 
 /// Accepts connections until `shutdown` turns true, then waits for in-flight requests.
@@ -270,10 +303,21 @@ async fn handle(
                                 .expect("semaphore open");
                             let conn = conn.clone();
                             let traced = header.flags & flags::TRACING != 0;
+                            let observer = stats.observer.clone();
+                            let opcode = header.opcode;
                             tokio::spawn(async move {
+                                let started = std::time::Instant::now();
+                                let consistency = request_consistency(&request);
                                 let trace = traced.then(|| Arc::new(Trace::default()));
                                 let (response, warnings) =
                                     run_request(&conn, version, request, trace.clone()).await;
+                                if let Some(o) = &observer {
+                                    let error = match &response {
+                                        Response::Error(e) => Some(e.code()),
+                                        _ => None,
+                                    };
+                                    o.request_done(opcode, consistency, started.elapsed(), error);
+                                }
                                 let extras = ResponseExtras {
                                     warnings: if version >= 4 { warnings } else { Vec::new() },
                                     tracing_id: trace.map(|t| *t.id.as_bytes()),
