@@ -455,7 +455,10 @@ impl CommitLog {
             failed: None,
             counters: counters.clone(),
             periodic_syncer,
+            spare: None,
+            unsynced: 0,
         };
+        w.prepare_spare();
         let thread = std::thread::Builder::new()
             .name("shoal-commitlog".into())
             .spawn(move || w.run(rx))
@@ -618,9 +621,41 @@ struct Writer {
     failed: Option<String>,
     counters: Arc<LogCounters>,
     periodic_syncer: Option<PeriodicSyncer>,
+    /// The next segment, created ahead on a helper thread: creating one costs two fsyncs
+    /// (file and directory) that would otherwise stall every write queued behind a rotation.
+    spare: Option<std::thread::JoinHandle<Result<Segment>>>,
+    /// Bytes handed to the kernel since the last (requested) sync, periodic mode.
+    unsynced: u64,
 }
 
+/// In periodic mode a background sync is also requested after this many bytes, so the
+/// kernel never holds much unsynced log: rotations (which sync the old segment inline)
+/// and the periodic syncs stay short instead of flushing a whole segment at once.
+const INCREMENTAL_SYNC_BYTES: u64 = 16 << 20;
+
 impl Writer {
+    /// Starts creating the segment after the current one.
+    fn prepare_spare(&mut self) {
+        let dir = self.dir.clone();
+        let id = self.seg.id + 1;
+        let size = self.segment_size;
+        let counters = self.counters.clone();
+        self.spare = std::thread::Builder::new()
+            .name("shoal-commitlog-alloc".into())
+            .spawn(move || Segment::create(&dir, id, size, &counters))
+            .ok();
+    }
+
+    /// Waits for the spare segment's creation, if one is under way.
+    fn take_spare(&mut self) -> Option<Result<Segment>> {
+        let handle = self.spare.take()?;
+        Some(handle.join().unwrap_or_else(|_| {
+            Err(EngineError::Closed(
+                "commit-log segment allocator panicked".into(),
+            ))
+        }))
+    }
+
     fn run(&mut self, rx: Receiver<Msg>) {
         loop {
             let msg = match self.deadline() {
@@ -772,15 +807,20 @@ impl Writer {
         for ack in self.pending.drain(..) {
             ack(Ok(()));
         }
-        let next = Segment::create(
-            &self.dir,
-            self.seg.id + 1,
-            self.segment_size,
-            &self.counters,
-        )?;
+        let next = match self.take_spare() {
+            Some(spare) => spare?,
+            None => Segment::create(
+                &self.dir,
+                self.seg.id + 1,
+                self.segment_size,
+                &self.counters,
+            )?,
+        };
         self.seg = next;
+        self.prepare_spare();
         self.last_sync = Instant::now();
         self.dirty = false;
+        self.unsynced = 0;
         Ok(())
     }
 
@@ -796,6 +836,7 @@ impl Writer {
             .map_err(|e| io_err(&self.seg.path, e));
         if r.is_ok() {
             self.seg.written += self.buf.len() as u64;
+            self.unsynced += self.buf.len() as u64;
             self.counters
                 .bytes_written
                 .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
@@ -831,6 +872,11 @@ impl Writer {
     /// Cuts the preallocated, unwritten end off the current segment at a clean shutdown,
     /// so the next start-up does not read it.
     fn trim(&mut self) -> Result<()> {
+        // The unused spare is an empty segment; remove it so a clean shutdown leaves only
+        // segments that hold entries (start-up would delete it anyway).
+        if let Some(Ok(spare)) = self.take_spare() {
+            let _ = fs::remove_file(&spare.path);
+        }
         let f = &self.seg.file;
         f.set_len(self.seg.written)
             .and_then(|()| f.sync_all())
@@ -865,11 +911,15 @@ impl Writer {
                 !self.pending.is_empty() && now >= self.last_sync + Duration::from_millis(window_ms)
             }
             CommitLogSync::Periodic { period_ms } => {
-                if self.dirty && now >= self.last_sync + Duration::from_millis(period_ms) {
+                if self.dirty
+                    && (now >= self.last_sync + Duration::from_millis(period_ms)
+                        || self.unsynced >= INCREMENTAL_SYNC_BYTES)
+                {
                     if let Some(s) = &self.periodic_syncer {
                         s.request(self.seg.file.clone(), self.seg.path.clone());
                     }
                     self.dirty = false;
+                    self.unsynced = 0;
                     self.last_sync = now;
                 }
                 false
