@@ -20,7 +20,6 @@ pub mod model;
 mod read;
 pub mod reconcile;
 pub mod sstable;
-mod sstable_v1;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -364,7 +363,7 @@ impl Engine {
             let truncated = meta.truncated.get(&id).copied().unwrap_or_default();
             let mut floor = truncated;
             let mut live = Vec::new();
-            for s in open_table_sstables(&config.data_dir, &id, tuning.bloom_filter_fp_chance)? {
+            for s in open_table_sstables(&config.data_dir, &id)? {
                 t.next_generation
                     .fetch_max(s.generation + 1, Ordering::Relaxed);
                 if s.covers_up_to <= truncated {
@@ -1382,13 +1381,8 @@ fn read_compaction_record(path: &std::path::Path) -> Result<Vec<u64>> {
         .collect())
 }
 
-/// Opens a table's SSTables after finishing or undoing interrupted compactions and
-/// migrating version-1 files.
-fn open_table_sstables(
-    data_dir: &std::path::Path,
-    id: &TableId,
-    bloom_fp: f64,
-) -> Result<Vec<SsTable>> {
+/// Opens a table's SSTables after finishing or undoing interrupted compactions.
+fn open_table_sstables(data_dir: &std::path::Path, id: &TableId) -> Result<Vec<SsTable>> {
     let dir = sstable::table_dir(data_dir, id);
     let mut files = sstable::list(data_dir, id)?;
     // Committed compactions: their inputs go (the outputs are complete and durable).
@@ -1418,9 +1412,6 @@ fn open_table_sstables(
     }
     let mut out = Vec::new();
     for (g, p) in files {
-        if sstable::file_version(&p)? == 1 {
-            sstable_v1::migrate(&p, g, *id, bloom_fp)?;
-        }
         out.push(SsTable::open(&p, g)?);
     }
     // Outputs of a compaction that never committed: their inputs are all still here.

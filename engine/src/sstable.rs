@@ -1381,22 +1381,6 @@ pub fn list(data_dir: &Path, table: &TableId) -> Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
-/// The format version of an SSTable file (from its header), to route v1 files to migration.
-pub fn file_version(path: &Path) -> Result<u32> {
-    use std::io::Read;
-    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
-    let mut h = [0u8; 12];
-    f.read_exact(&mut h).map_err(|e| io_err(path, e))?;
-    if h[0..8] != SSTABLE_MAGIC {
-        return Err(EngineError::Corrupt {
-            path: path.to_path_buf(),
-            offset: 0,
-            reason: "bad SSTable magic".into(),
-        });
-    }
-    Ok(u32::from_le_bytes([h[8], h[9], h[10], h[11]]))
-}
-
 /// Deletes an SSTable file, durably.
 pub fn delete(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
