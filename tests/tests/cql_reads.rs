@@ -12,28 +12,11 @@ use scylla::client::session::Session;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::errors::DbError;
 use scylla::response::PagingState;
-use scylla::serialize::row::SerializeRow;
 use shoal_tests::Node;
 
-use common::{connect, create_keyspace, exec};
+use common::{connect, create_keyspace, exec, rows};
 
 const FILTERING: &str = "Cannot execute this query as it might involve data filtering and thus may have unpredictable performance. If you want to execute this query despite the performance unpredictability, use ALLOW FILTERING";
-
-async fn rows<T>(session: &Session, cql: &str, values: impl SerializeRow) -> Vec<T>
-where
-    T: for<'f, 'm> DeserializeRow<'f, 'm>,
-{
-    session
-        .query_unpaged(cql, values)
-        .await
-        .unwrap_or_else(|e| panic!("{cql}\n  failed: {e}"))
-        .into_rows_result()
-        .unwrap_or_else(|e| panic!("{cql}: not rows: {e}"))
-        .rows::<T>()
-        .unwrap_or_else(|e| panic!("{cql}: wrong row type: {e}"))
-        .map(|r| r.expect("deserialize row"))
-        .collect()
-}
 
 /// Every page of a prepared statement, `page_size` rows at a time.
 async fn paged<T>(session: &Session, cql: &str, page_size: i32) -> Vec<T>

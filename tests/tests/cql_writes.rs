@@ -7,30 +7,13 @@ mod common;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use scylla::client::session::Session;
-use scylla::deserialize::row::DeserializeRow;
 use scylla::errors::DbError;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::value::Counter;
 use shoal_tests::Node;
 
-use common::{cleanup, connect, create_keyspace, db_error, exec};
-
-async fn rows<T>(session: &Session, cql: &str, values: impl SerializeRow) -> Vec<T>
-where
-    T: for<'f, 'm> DeserializeRow<'f, 'm>,
-{
-    session
-        .query_unpaged(cql, values)
-        .await
-        .unwrap_or_else(|e| panic!("{cql}\n  failed: {e}"))
-        .into_rows_result()
-        .unwrap_or_else(|e| panic!("{cql}: not rows: {e}"))
-        .rows::<T>()
-        .unwrap_or_else(|e| panic!("{cql}: wrong row type: {e}"))
-        .map(|r| r.expect("deserialize row"))
-        .collect()
-}
+use common::{cleanup, connect, create_keyspace, db_error, exec, rows};
 
 async fn invalid(session: &Session, cql: &str, message: &str) {
     let err = session

@@ -21,26 +21,9 @@ use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use shoal_tests::Node;
 
-use common::{connect, create_keyspace, exec};
+use common::{connect, create_keyspace, exec, rows};
 
 /// All rows of an unprepared query with bound values (whole result in one response).
-async fn rows<T>(session: &Session, cql: &str, values: impl SerializeRow) -> Vec<T>
-where
-    T: for<'f, 'm> DeserializeRow<'f, 'm>,
-{
-    let result = session
-        .query_unpaged(cql, values)
-        .await
-        .unwrap_or_else(|e| panic!("{cql}\n  failed: {e}"));
-    result
-        .into_rows_result()
-        .unwrap_or_else(|e| panic!("{cql}: not rows: {e}"))
-        .rows::<T>()
-        .unwrap_or_else(|e| panic!("{cql}: wrong row type: {e}"))
-        .map(|r| r.expect("deserialize row"))
-        .collect()
-}
-
 async fn count(session: &Session, cql: &str) -> i64 {
     let (n,): (i64,) = rows(session, cql, ()).await[0];
     n

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::deserialize::row::DeserializeRow;
 use scylla::errors::{DbError, ExecutionError, PrepareError, RequestAttemptError};
+use scylla::serialize::row::SerializeRow;
 use shoal_tests::Node;
 
 /// Opens a scylla-driver session to the node. Fails the test rather than hanging if the
@@ -86,4 +88,21 @@ pub async fn cleanup(node: &Node, session: &Session, ks: &str) {
             .query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ())
             .await;
     }
+}
+
+/// Runs a query and returns its rows as `T`, failing the test with the server's message.
+pub async fn rows<T>(session: &Session, cql: &str, values: impl SerializeRow) -> Vec<T>
+where
+    T: for<'f, 'm> DeserializeRow<'f, 'm>,
+{
+    session
+        .query_unpaged(cql, values)
+        .await
+        .unwrap_or_else(|e| panic!("{cql}\n  failed: {e}"))
+        .into_rows_result()
+        .unwrap_or_else(|e| panic!("{cql}: not rows: {e}"))
+        .rows::<T>()
+        .unwrap_or_else(|e| panic!("{cql}: wrong row type: {e}"))
+        .map(|r| r.expect("deserialize row"))
+        .collect()
 }
