@@ -153,9 +153,19 @@ async fn handle(
     let (mut reader, mut writer) = socket.into_split();
     let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
     let write_task = tokio::spawn(async move {
+        let mut batch = BytesMut::new();
         while let Some(first) = rx.recv().await {
-            // Coalesce whatever is queued into one write: fewer syscalls under load.
-            let mut batch = BytesMut::from(&first[..]);
+            // Coalesce whatever is queued into one write (fewer syscalls under load); a lone
+            // response is written as it is, without a copy.
+            let Ok(second) = rx.try_recv() else {
+                if writer.write_all(&first).await.is_err() {
+                    break;
+                }
+                continue;
+            };
+            batch.clear();
+            batch.extend_from_slice(&first);
+            batch.extend_from_slice(&second);
             while batch.len() < 256 * 1024 {
                 match rx.try_recv() {
                     Ok(more) => batch.extend_from_slice(&more),
