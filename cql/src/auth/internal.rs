@@ -44,10 +44,13 @@ fn alias_schema() -> &'static Schema {
         };
         let mut keyspaces = BTreeMap::new();
         keyspaces.insert(KEYSPACE.to_string(), Arc::new(ks));
-        Schema {
+        let mut schema = Schema {
             keyspaces,
             version: Default::default(),
-        }
+            ..Default::default()
+        };
+        schema.reindex();
+        schema
     })
 }
 
@@ -73,7 +76,7 @@ pub async fn write(ex: &Executor, statements: &[String]) -> CqlResult<()> {
         };
         mutations.extend(modify::mutations_for(&ctx, &parsed.statement, &bound)?);
     }
-    ex.apply(merge_mutations(mutations)).await
+    ex.apply_local(merge_mutations(mutations)).await
 }
 
 /// Runs a SELECT on the real schema (system tables are readable) and returns every row.
@@ -96,7 +99,11 @@ pub fn read(ex: &Executor, text: &str) -> CqlResult<Vec<Vec<Option<Bytes>>>> {
         keyspace: None,
         now_in_seconds: None,
     };
-    match select::execute(ex, &schema, None, s, &bound, &params)?.body {
+    // Auth tables are node-local, so the read never waits on another node.
+    let outcome =
+        crate::executor::complete_now(select::execute(ex, &schema, None, s, &bound, &params))
+            .ok_or_else(|| CqlError::server("internal read of a replicated table"))??;
+    match outcome.body {
         ResultBody::Rows(rows) => Ok(rows.rows),
         _ => Ok(Vec::new()),
     }

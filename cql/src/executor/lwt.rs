@@ -350,7 +350,7 @@ async fn run(
             };
             mutations.extend(modify::mutations_for(&ctx, &it.statement, it.bound)?);
         }
-        ex.apply(merge_mutations(mutations)).await?;
+        ex.apply_local(merge_mutations(mutations)).await?;
         return Ok(Outcome::new(ResultBody::Rows(Rows {
             metadata: RowsMetadata {
                 columns: vec![applied_spec],

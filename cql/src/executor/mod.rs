@@ -20,11 +20,12 @@ use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
-use shoal_engine::{Engine, EngineError, Mutation};
+use shoal_engine::{Engine, EngineError, Mutation, ReadCommand, ReadResult};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::error::{CqlError, CqlResult};
+use crate::coordinator::{Coordinator, WriteOptions};
+use crate::error::{Consistency, CqlError, CqlResult, WriteType};
 use crate::parser::{self, Parsed, ast::Statement};
 use crate::protocol::{
     BatchQuery, BatchRequest, ColumnSpec, Event, QueryParameters, ResultBody, RowsMetadata,
@@ -120,6 +121,8 @@ pub struct Executor {
     /// Stripes serialising writes to indexed partitions (see `index::apply_indexed`).
     pub(crate) index_locks: Vec<tokio::sync::Mutex<()>>,
     auth: crate::auth::Auth,
+    /// Set by a clustered node; without it every write and read stays on this node.
+    coordinator: std::sync::OnceLock<Arc<dyn Coordinator>>,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -144,6 +147,7 @@ impl Executor {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             auth: crate::auth::Auth::new(crate::auth::AuthConfig::default()),
+            coordinator: std::sync::OnceLock::new(),
         };
         if let Err(e) = index::rebuild_unfinished(&ex) {
             tracing::error!("rebuilding secondary indexes: {e}");
@@ -189,6 +193,52 @@ impl Executor {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Routes statement writes and reads through `c` from now on. Set once, at start-up.
+    pub fn set_coordinator(&self, c: Arc<dyn Coordinator>) {
+        if self.coordinator.set(c).is_err() {
+            tracing::warn!("coordinator already set; keeping the first");
+        }
+    }
+
+    /// Writes a statement's mutations at a consistency level: through the coordinator when
+    /// the node is clustered, else on this node.
+    pub async fn write(
+        &self,
+        schema: &Arc<Schema>,
+        mutations: Vec<Mutation>,
+        options: WriteOptions,
+    ) -> CqlResult<()> {
+        if mutations.is_empty() {
+            return Ok(());
+        }
+        match self.coordinator.get() {
+            Some(c) if !mutations.iter().all(|m| is_node_local(schema, m.table)) => {
+                c.write(schema.clone(), mutations, options).await
+            }
+            _ => self.apply_local(mutations).await,
+        }
+    }
+
+    /// Reads for a statement at a consistency level (see [`Executor::write`]).
+    pub async fn read(
+        &self,
+        schema: &Arc<Schema>,
+        cmd: ReadCommand,
+        consistency: Consistency,
+    ) -> CqlResult<ReadResult> {
+        match self.coordinator.get() {
+            Some(c) if !is_node_local(schema, cmd.table) => {
+                c.read(schema.clone(), cmd, consistency).await
+            }
+            _ => self.read_local(&cmd),
+        }
+    }
+
+    /// Reads this node's engine only (a replica answering, or node-local tables).
+    pub fn read_local(&self, cmd: &ReadCommand) -> CqlResult<ReadResult> {
+        self.engine.read(cmd).map_err(engine_error)
     }
 
     /// Events for connections that sent REGISTER.
@@ -414,7 +464,17 @@ impl Executor {
         };
         modify::check_batch_kind(&schema, kind, &mutations_tables(&children))?;
         session.trace(|| format!("Applying batch of {} mutations", mutations.len()));
-        self.apply(merge_mutations(mutations)).await?;
+        let write_type = match kind {
+            crate::parser::ast::BatchKind::Logged => WriteType::Batch,
+            crate::parser::ast::BatchKind::Unlogged => WriteType::UnloggedBatch,
+            crate::parser::ast::BatchKind::Counter => WriteType::Counter,
+        };
+        let options = WriteOptions {
+            consistency: req.consistency,
+            write_type,
+        };
+        self.write(&schema, merge_mutations(mutations), options)
+            .await?;
         Ok(Outcome::new(ResultBody::Void))
     }
 
@@ -460,7 +520,7 @@ impl Executor {
                     let ks = s.table.keyspace.as_deref().or(keyspace).unwrap_or("");
                     format!("Executing read on {ks}.{}", s.table.name)
                 });
-                let outcome = select::execute(self, schema, keyspace, s, bound, params)?;
+                let outcome = select::execute(self, schema, keyspace, s, bound, params).await?;
                 if let ResultBody::Rows(r) = &outcome.body {
                     session.trace(|| format!("Read {} live rows", r.rows.len()));
                 }
@@ -476,7 +536,11 @@ impl Executor {
                 };
                 let mutations = modify::mutations_for(&ctx, statement, bound)?;
                 session.trace(|| "Appending to commitlog".into());
-                self.apply(mutations).await?;
+                let options = WriteOptions {
+                    consistency: params.consistency,
+                    write_type: simple_write_type(schema, &mutations),
+                };
+                self.write(schema, mutations, options).await?;
                 session.trace(|| "Adding to memtable".into());
                 Ok(Outcome::new(ResultBody::Void))
             }
@@ -489,7 +553,16 @@ impl Executor {
                     batch_timestamp: None,
                 };
                 let mutations = modify::batch_mutations(&ctx, b, bound)?;
-                self.apply(mutations).await?;
+                let write_type = match b.kind {
+                    crate::parser::ast::BatchKind::Logged => WriteType::Batch,
+                    crate::parser::ast::BatchKind::Unlogged => WriteType::UnloggedBatch,
+                    crate::parser::ast::BatchKind::Counter => WriteType::Counter,
+                };
+                let options = WriteOptions {
+                    consistency: params.consistency,
+                    write_type,
+                };
+                self.write(schema, mutations, options).await?;
                 Ok(Outcome::new(ResultBody::Void))
             }
             Statement::Use(ks) => {
@@ -524,9 +597,10 @@ impl Executor {
         }
     }
 
-    /// Logs and applies mutations, resolving once they may be acknowledged; secondary
-    /// indexes of the tables they touch are kept consistent.
-    pub async fn apply(&self, mutations: Vec<Mutation>) -> CqlResult<()> {
+    /// Logs and applies mutations on this node, resolving once they may be acknowledged;
+    /// secondary indexes of the tables they touch are kept consistent. This is what a
+    /// replica does with a write, and how node-local tables are written.
+    pub async fn apply_local(&self, mutations: Vec<Mutation>) -> CqlResult<()> {
         if mutations.is_empty() {
             return Ok(());
         }
@@ -569,6 +643,7 @@ impl Executor {
                 .filter(|k| !k.is_system)
                 .map(|k| k.as_ref()),
         );
+        new.reindex();
         *self.schema.write().expect("schema lock") = Arc::new(new);
         // Prepared statements keep their AST and resolve names at execution; dropping the
         // cache forces clients to re-prepare so result metadata is never stale.
@@ -652,7 +727,47 @@ pub fn build_schema(user: Vec<KeyspaceDef>) -> Schema {
     for ks in user {
         keyspaces.insert(ks.name.clone(), Arc::new(ks));
     }
-    Schema { keyspaces, version }
+    let mut schema = Schema {
+        keyspaces,
+        version,
+        ..Default::default()
+    };
+    schema.reindex();
+    schema
+}
+
+/// Tables of system keyspaces (and hidden index tables) live on each node on its own: they
+/// are never routed to replicas.
+pub(crate) fn is_node_local(schema: &Schema, table: shoal_engine::TableId) -> bool {
+    match schema.table_by_engine_id(table) {
+        Some(t) => schema.keyspace(&t.keyspace).is_none_or(|k| k.is_system),
+        None => true,
+    }
+}
+
+/// Polls a future that is known to complete without waiting (reads of node-local tables)
+/// from synchronous code.
+pub(crate) fn complete_now<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// COUNTER for writes to counter tables (drivers never retry those), else SIMPLE.
+fn simple_write_type(schema: &Schema, mutations: &[Mutation]) -> WriteType {
+    let counter = mutations.iter().any(|m| {
+        schema
+            .table_by_engine_id(m.table)
+            .is_some_and(|t| t.is_counter)
+    });
+    if counter {
+        WriteType::Counter
+    } else {
+        WriteType::Simple
+    }
 }
 
 pub(crate) fn engine_error(e: EngineError) -> CqlError {

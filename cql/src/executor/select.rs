@@ -11,7 +11,7 @@ use super::binds::{Bound, resolve_table};
 use super::paging::{PagingState, Position};
 use super::restrictions::{self, ALLOW_FILTERING_MSG, Partitions, Where};
 use super::{Executor, Outcome, engine_error, index, now_seconds, system_views, value};
-use crate::error::{CqlError, CqlResult};
+use crate::error::{Consistency, CqlError, CqlResult};
 use crate::parser::ast::*;
 use crate::protocol::{ColumnSpec, QueryParameters, ResultBody, Rows, RowsMetadata};
 use crate::schema::{ColumnKind, Schema, TableDef, TableSource};
@@ -414,12 +414,12 @@ fn limit_value(term: &Option<Term>, name: &str, binds: &Bound) -> CqlResult<Opti
 }
 
 /// Executes a SELECT.
-pub fn execute(
+pub async fn execute(
     ex: &Executor,
     schema: &Arc<Schema>,
     keyspace: Option<&str>,
     s: &SelectStatement,
-    binds: &Bound,
+    binds: &Bound<'_>,
     params: &QueryParameters,
 ) -> CqlResult<Outcome> {
     let table = resolve_table(schema, keyspace, &s.table)?;
@@ -499,6 +499,8 @@ pub fn execute(
 
     let mut reader = Reader::new(
         ex,
+        schema,
+        params.consistency,
         &table,
         &where_,
         reversed,
@@ -513,14 +515,16 @@ pub fn execute(
     if sel.aggregate || multi_key_sort || group_len.is_some() {
         let mut rows = Vec::new();
         let mut warnings = Vec::new();
-        reader.run(
-            None,
-            &mut |r| {
-                rows.push(r);
-                rows.len() < limit || sel.aggregate || group_len.is_some()
-            },
-            &mut warnings,
-        )?;
+        reader
+            .run(
+                None,
+                &mut |r| {
+                    rows.push(r);
+                    rows.len() < limit || sel.aggregate || group_len.is_some()
+                },
+                &mut warnings,
+            )
+            .await?;
         if multi_key_sort {
             sort_by_clustering(&table, &mut rows, reversed);
         }
@@ -547,14 +551,16 @@ pub fn execute(
     let mut out_rows: Vec<Vec<Option<Bytes>>> = Vec::new();
     let mut warnings = Vec::new();
     let mut last_pos: Option<Position> = None;
-    let exhausted = reader.run(
-        resume,
-        &mut |r| {
-            out_rows.push(project(&sel, &r).unwrap_or_default());
-            out_rows.len() < want
-        },
-        &mut warnings,
-    )?;
+    let exhausted = reader
+        .run(
+            resume,
+            &mut |r| {
+                out_rows.push(project(&sel, &r).unwrap_or_default());
+                out_rows.len() < want
+            },
+            &mut warnings,
+        )
+        .await?;
     if let Some(p) = reader.position() {
         last_pos = Some(p);
     }
@@ -1176,6 +1182,8 @@ fn numeric_fold(
 /// each matching row to a visitor; remembers where it stopped for the paging state.
 struct Reader<'a> {
     ex: &'a Executor,
+    schema: &'a Arc<Schema>,
+    consistency: Consistency,
     table: &'a TableDef,
     where_: &'a Where,
     slices: Vec<shoal_engine::ClusteringRange>,
@@ -1195,8 +1203,11 @@ struct Reader<'a> {
 const CHUNK: usize = 1000;
 
 impl<'a> Reader<'a> {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         ex: &'a Executor,
+        schema: &'a Arc<Schema>,
+        consistency: Consistency,
         table: &'a TableDef,
         where_: &'a Where,
         reversed: bool,
@@ -1218,6 +1229,8 @@ impl<'a> Reader<'a> {
         };
         Ok(Reader {
             ex,
+            schema,
+            consistency,
             table,
             where_,
             slices,
@@ -1258,20 +1271,20 @@ impl<'a> Reader<'a> {
 
     /// Visits rows from `resume` on until the visitor returns false. Returns true when the
     /// data is exhausted.
-    fn run(
+    async fn run(
         &mut self,
         resume: Option<Position>,
-        visit: &mut dyn FnMut(RawRow) -> bool,
+        visit: &mut (dyn FnMut(RawRow) -> bool + Send),
         warnings: &mut Vec<String>,
     ) -> CqlResult<bool> {
         if let Some(plan) = self.index.clone() {
             return self.run_index(&plan, resume, visit, warnings);
         }
         match &self.where_.partitions {
-            Partitions::Keys(_) => self.run_keys(resume, visit, warnings),
+            Partitions::Keys(_) => self.run_keys(resume, visit, warnings).await,
             Partitions::Scan { start, end } => {
                 let (start, end) = (*start, *end);
-                self.run_scan(start, end, resume, visit, warnings)
+                self.run_scan(start, end, resume, visit, warnings).await
             }
         }
     }
@@ -1379,10 +1392,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn run_keys(
+    async fn run_keys(
         &mut self,
         resume: Option<Position>,
-        visit: &mut dyn FnMut(RawRow) -> bool,
+        visit: &mut (dyn FnMut(RawRow) -> bool + Send),
         warnings: &mut Vec<String>,
     ) -> CqlResult<bool> {
         let keys = self.keys.clone();
@@ -1429,7 +1442,10 @@ impl<'a> Reader<'a> {
                 );
                 let mut cmd = cmd;
                 cmd.per_partition_limit = limit;
-                let result = self.ex.engine.read(&cmd).map_err(engine_error)?;
+                let result = self
+                    .ex
+                    .read(self.schema, cmd.clone(), self.consistency)
+                    .await?;
                 warnings.extend(result.warnings);
                 let mut got = 0;
                 let mut stop = false;
@@ -1461,12 +1477,12 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
-    fn run_scan(
+    async fn run_scan(
         &mut self,
         token_start: Option<(i64, bool)>,
         token_end: Option<(i64, bool)>,
         resume: Option<Position>,
-        visit: &mut dyn FnMut(RawRow) -> bool,
+        visit: &mut (dyn FnMut(RawRow) -> bool + Send),
         warnings: &mut Vec<String>,
     ) -> CqlResult<bool> {
         let mut start = token_start.map(|(t, inc)| PartitionPosition {
@@ -1513,7 +1529,10 @@ impl<'a> Reader<'a> {
                     c2.start_after_row = after.clone();
                     c2.row_limit = limit;
                     c2.per_partition_limit = limit;
-                    let r = self.ex.engine.read(&c2).map_err(engine_error)?;
+                    let r = self
+                        .ex
+                        .read(self.schema, c2.clone(), self.consistency)
+                        .await?;
                     warnings.extend(r.warnings);
                     let mut got = 0;
                     for p in r.partitions {
@@ -1547,7 +1566,10 @@ impl<'a> Reader<'a> {
                 None,
                 CHUNK,
             );
-            let result = self.ex.engine.read(&cmd).map_err(engine_error)?;
+            let result = self
+                .ex
+                .read(self.schema, cmd.clone(), self.consistency)
+                .await?;
             warnings.extend(result.warnings);
             if result.partitions.is_empty() {
                 return Ok(true);
@@ -1582,7 +1604,10 @@ impl<'a> Reader<'a> {
                                 limit,
                             );
                             c2.per_partition_limit = limit;
-                            let r = self.ex.engine.read(&c2).map_err(engine_error)?;
+                            let r = self
+                                .ex
+                                .read(self.schema, c2.clone(), self.consistency)
+                                .await?;
                             warnings.extend(r.warnings);
                             let mut got = 0;
                             for q in r.partitions {

@@ -1145,6 +1145,7 @@ mod tests {
                 .map(|k| (k.name.clone(), Arc::new(k)))
                 .collect(),
             version: uuid::Uuid::nil(),
+            ..Default::default()
         }
     }
 

@@ -280,6 +280,9 @@ pub struct Schema {
     pub keyspaces: BTreeMap<String, Arc<KeyspaceDef>>,
     /// Digest of the user schema: equal on every node that has the same schema.
     pub version: Uuid,
+    /// Stored tables by engine id, for the write and read paths that start from a
+    /// mutation or command. Rebuilt by [`Schema::reindex`] whenever keyspaces change.
+    pub by_engine_id: std::collections::HashMap<TableId, Arc<TableDef>>,
 }
 
 impl Schema {
@@ -289,6 +292,19 @@ impl Schema {
 
     pub fn table(&self, keyspace: &str, name: &str) -> Option<&Arc<TableDef>> {
         self.keyspaces.get(keyspace)?.tables.get(name)
+    }
+
+    /// The stored table with this engine id (index tables are not listed).
+    pub fn table_by_engine_id(&self, id: TableId) -> Option<&Arc<TableDef>> {
+        self.by_engine_id.get(&id)
+    }
+
+    /// Rebuilds [`Schema::by_engine_id`] after `keyspaces` changed.
+    pub fn reindex(&mut self) {
+        self.by_engine_id = self
+            .stored_tables()
+            .map(|t| (t.engine_id(), t.clone()))
+            .collect();
     }
 
     /// Every stored (non-virtual) table, for opening the engine.

@@ -438,6 +438,7 @@ mod tests {
         Schema {
             keyspaces: BTreeMap::from([("ks".to_string(), Arc::new(ks))]),
             version: uuid::Uuid::nil(),
+            ..Default::default()
         }
     }
 
