@@ -6,3 +6,4 @@ pub mod identity;
 pub mod logging;
 pub mod messaging;
 pub mod run;
+pub mod topology;
