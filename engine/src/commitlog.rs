@@ -1,5 +1,5 @@
-//! The commit log: segment files of checksummed entries, written by one thread, replayed at
-//! start-up. The on-disk format and the replay rules are specified in
+//! The commit log: segment files of checksummed entries, appended in place by writers
+//! (periodic mode) or by one writer thread (batch and group modes), replayed at start-up. The on-disk format and the replay rules are specified in
 //! `docs/formats/commitlog.md`; keep the two in step.
 
 use std::fs::{self, File, OpenOptions};
@@ -418,12 +418,25 @@ pub struct LogCounters {
     pub segments_created: AtomicU64,
 }
 
-/// Handle on the writer thread.
+/// Handle on the commit log.
+///
+/// Two implementations share the segment format: in `periodic` mode the calling thread
+/// copies its entry into the memory-mapped active segment and is acknowledged at once, as
+/// Cassandra does (the bytes are in the page cache, so a killed process loses nothing; a
+/// background thread fsyncs every period); in `batch` and `group` modes a writer thread
+/// gathers entries so one fsync acknowledges many.
 pub struct CommitLog {
-    tx: Sender<Msg>,
-    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    imp: Imp,
     max_entry: u64,
     pub counters: Arc<LogCounters>,
+}
+
+enum Imp {
+    Thread {
+        tx: Sender<Msg>,
+        thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    },
+    Mapped(Arc<MappedLog>),
 }
 
 impl CommitLog {
@@ -437,26 +450,27 @@ impl CommitLog {
         let segment_size = segment_size.max(SEGMENT_HEADER_SIZE + 4096);
         let counters = Arc::new(LogCounters::default());
         let seg = Segment::create(dir, first_segment, segment_size, &counters)?;
+        if let CommitLogSync::Periodic { period_ms } = mode {
+            let log = MappedLog::start(dir, seg, segment_size, period_ms, counters.clone())?;
+            return Ok(CommitLog {
+                imp: Imp::Mapped(log),
+                max_entry: segment_size - SEGMENT_HEADER_SIZE,
+                counters,
+            });
+        }
         let (tx, rx) = channel::bounded(4096);
-        let periodic_syncer = match mode {
-            CommitLogSync::Periodic { .. } => Some(PeriodicSyncer::start()),
-            _ => None,
-        };
         let mut w = Writer {
             dir: dir.to_path_buf(),
             segment_size,
             mode,
             seg,
             buf: Vec::with_capacity(1 << 20),
-            written_acks: Vec::new(),
             pending: Vec::new(),
             last_sync: Instant::now(),
             dirty: false,
             failed: None,
             counters: counters.clone(),
-            periodic_syncer,
             spare: None,
-            unsynced: 0,
         };
         w.prepare_spare();
         let thread = std::thread::Builder::new()
@@ -464,8 +478,10 @@ impl CommitLog {
             .spawn(move || w.run(rx))
             .map_err(|e| io_err(dir, e))?;
         Ok(CommitLog {
-            tx,
-            thread: std::sync::Mutex::new(Some(thread)),
+            imp: Imp::Thread {
+                tx,
+                thread: std::sync::Mutex::new(Some(thread)),
+            },
             max_entry: segment_size - SEGMENT_HEADER_SIZE,
             counters,
         })
@@ -476,41 +492,62 @@ impl CommitLog {
         self.max_entry
     }
 
-    /// Queues a framed entry; `ack` runs on the writer thread once the sync mode allows.
+    /// Logs a framed entry; `ack` runs once the sync mode allows acknowledging it: at once
+    /// on the calling thread in periodic mode, on the writer thread after an fsync otherwise.
     pub fn submit(&self, bytes: Vec<u8>, ack: Ack) -> Result<()> {
-        self.tx
-            .send(Msg::Entry { bytes, ack })
-            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))
+        match &self.imp {
+            Imp::Mapped(log) => {
+                // On failure the caller learns it from the error, as when the writer
+                // thread has stopped; `ack` is not called.
+                log.append(&bytes)?;
+                ack(Ok(()));
+                Ok(())
+            }
+            Imp::Thread { tx, .. } => tx
+                .send(Msg::Entry { bytes, ack })
+                .map_err(|_| EngineError::Closed("commit log writer stopped".into())),
+        }
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Sender<Result<T>>) -> Msg) -> Result<T> {
+        let Imp::Thread { tx, .. } = &self.imp else {
+            unreachable!("only the threaded log has a writer to ask")
+        };
+        let (reply, rx) = channel::bounded(1);
+        tx.send(make(reply))
+            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?;
+        rx.recv()
+            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?
     }
 
     /// The position the next entry will get: every entry submitted before this call is
     /// strictly before it.
     pub fn position(&self) -> Result<ReplayPosition> {
-        let (tx, rx) = channel::bounded(1);
-        self.tx
-            .send(Msg::Position(tx))
-            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?;
-        rx.recv()
-            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?
+        match &self.imp {
+            Imp::Mapped(log) => log.position(),
+            Imp::Thread { .. } => self.ask(Msg::Position),
+        }
     }
 
     /// Writes and fsyncs everything submitted so far.
     pub fn sync(&self) -> Result<()> {
-        let (tx, rx) = channel::bounded(1);
-        self.tx
-            .send(Msg::Sync(tx))
-            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?;
-        rx.recv()
-            .map_err(|_| EngineError::Closed("commit log writer stopped".into()))?
+        match &self.imp {
+            Imp::Mapped(log) => log.sync(),
+            Imp::Thread { .. } => self.ask(Msg::Sync),
+        }
     }
 
     /// Syncs and stops the writer thread. Idempotent.
     pub fn shutdown(&self) -> Result<()> {
-        let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let (tx, thread) = match &self.imp {
+            Imp::Mapped(log) => return log.shutdown(),
+            Imp::Thread { tx, thread } => (tx, thread),
+        };
+        let Some(handle) = thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
-        let (tx, rx) = channel::bounded(1);
-        let res = match self.tx.send(Msg::Shutdown(tx)) {
+        let (reply, rx) = channel::bounded(1);
+        let res = match tx.send(Msg::Shutdown(reply)) {
             Ok(()) => rx
                 .recv()
                 .unwrap_or_else(|_| Err(EngineError::Closed("commit log writer died".into()))),
@@ -524,6 +561,262 @@ impl CommitLog {
 impl Drop for CommitLog {
     fn drop(&mut self) {
         let _ = self.shutdown();
+    }
+}
+
+/// Maps a segment file for writing.
+#[allow(unsafe_code)]
+fn map_segment(seg: &Segment) -> Result<memmap2::MmapMut> {
+    // SAFETY: `map_mut` is unsafe because the file could be changed or truncated behind the
+    // mapping. Segment files are created by this process with `create_new`, preallocated to
+    // their full size, never truncated while mapped (shutdown drops the map before trimming)
+    // and not written by anything else: the commit-log directory belongs to this node.
+    unsafe { memmap2::MmapOptions::new().map_mut(&*seg.file) }.map_err(|e| io_err(&seg.path, e))
+}
+
+/// The periodic-mode log: writers append under a mutex into the mapped active segment.
+struct MappedLog {
+    dir: PathBuf,
+    segment_size: u64,
+    counters: Arc<LogCounters>,
+    state: std::sync::Mutex<MappedState>,
+    /// Wakes the sync thread early (incremental sync) or for shutdown.
+    wake: std::sync::Condvar,
+    syncer: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+struct MappedState {
+    seg: Segment,
+    map: Option<memmap2::MmapMut>,
+    /// The next segment, created ahead on a helper thread (see `Writer::spare`).
+    spare: Option<JoinHandle<Result<Segment>>>,
+    /// Bytes appended since the sync thread last took the file.
+    unsynced: u64,
+    sync_requested: bool,
+    failed: Option<String>,
+    closed: bool,
+}
+
+impl MappedLog {
+    fn start(
+        dir: &Path,
+        seg: Segment,
+        segment_size: u64,
+        period_ms: u64,
+        counters: Arc<LogCounters>,
+    ) -> Result<Arc<MappedLog>> {
+        let map = map_segment(&seg)?;
+        let spare = spawn_spare(dir, seg.id + 1, segment_size, &counters);
+        let log = Arc::new(MappedLog {
+            dir: dir.to_path_buf(),
+            segment_size,
+            counters,
+            state: std::sync::Mutex::new(MappedState {
+                seg,
+                map: Some(map),
+                spare,
+                unsynced: 0,
+                sync_requested: false,
+                failed: None,
+                closed: false,
+            }),
+            wake: std::sync::Condvar::new(),
+            syncer: std::sync::Mutex::new(None),
+        });
+        let period = Duration::from_millis(period_ms.max(1));
+        let weak = Arc::downgrade(&log);
+        let handle = std::thread::Builder::new()
+            .name("shoal-commitlog-sync".into())
+            .spawn(move || sync_loop(weak, period))
+            .map_err(|e| io_err(dir, e))?;
+        *log.syncer.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        Ok(log)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MappedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check(st: &MappedState) -> Result<()> {
+        if let Some(f) = &st.failed {
+            return Err(EngineError::Closed(format!(
+                "commit log failed earlier: {f}"
+            )));
+        }
+        if st.closed {
+            return Err(EngineError::Closed("commit log shut down".into()));
+        }
+        Ok(())
+    }
+
+    fn append(&self, bytes: &[u8]) -> Result<()> {
+        let len = bytes.len() as u64;
+        let mut st = self.lock();
+        Self::check(&st)?;
+        if st.seg.offset + len > self.segment_size
+            && let Err(e) = self.rotate(&mut st)
+        {
+            tracing::error!(error = %e, "commit log failed; refusing further writes");
+            st.failed = Some(e.to_string());
+            return Err(e);
+        }
+        if st.seg.offset + len > self.segment_size {
+            return Err(EngineError::Closed(format!(
+                "commit-log entry of {len} bytes exceeds the segment size"
+            )));
+        }
+        let at = st.seg.offset as usize;
+        let Some(map) = st.map.as_mut() else {
+            return Err(EngineError::Closed("commit log shut down".into()));
+        };
+        map[at..at + bytes.len()].copy_from_slice(bytes);
+        st.seg.offset += len;
+        st.seg.written = st.seg.offset;
+        st.unsynced += len;
+        let wake = st.unsynced >= INCREMENTAL_SYNC_BYTES && !st.sync_requested;
+        if wake {
+            st.sync_requested = true;
+        }
+        drop(st);
+        if wake {
+            self.wake.notify_one();
+        }
+        self.counters
+            .entries_written
+            .fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_written
+            .fetch_add(len, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Moves to the next segment. The old one is fsynced first: replay relies on "a later
+    /// segment is valid => earlier segments are complete".
+    fn rotate(&self, st: &mut MappedState) -> Result<()> {
+        st.seg
+            .file
+            .sync_data()
+            .map_err(|e| io_err(&st.seg.path, e))?;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        let next = match st.spare.take().map(join_spare) {
+            Some(spare) => spare?,
+            None => Segment::create(&self.dir, st.seg.id + 1, self.segment_size, &self.counters)?,
+        };
+        let map = map_segment(&next)?;
+        st.map = Some(map);
+        st.seg = next;
+        st.unsynced = 0;
+        st.spare = spawn_spare(&self.dir, st.seg.id + 1, self.segment_size, &self.counters);
+        Ok(())
+    }
+
+    fn position(&self) -> Result<ReplayPosition> {
+        let st = self.lock();
+        Self::check(&st)?;
+        Ok(ReplayPosition {
+            segment: st.seg.id,
+            offset: st.seg.offset,
+        })
+    }
+
+    fn sync(&self) -> Result<()> {
+        let (file, path) = {
+            let mut st = self.lock();
+            if let Some(f) = &st.failed {
+                return Err(EngineError::Closed(format!(
+                    "commit log failed earlier: {f}"
+                )));
+            }
+            st.unsynced = 0;
+            (st.seg.file.clone(), st.seg.path.clone())
+        };
+        // Outside the lock: writers keep appending while the kernel writes back.
+        file.sync_data().map_err(|e| io_err(&path, e))?;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        let res = {
+            let mut st = self.lock();
+            if st.closed {
+                return Ok(());
+            }
+            st.closed = true;
+            // Unmap before trimming: touching a mapped page past the new end is SIGBUS.
+            st.map = None;
+            if let Some(Ok(spare)) = st.spare.take().map(join_spare) {
+                let _ = fs::remove_file(&spare.path);
+            }
+            let f = &st.seg.file;
+            f.sync_data()
+                .and_then(|()| f.set_len(st.seg.offset))
+                .and_then(|()| f.sync_all())
+                .map_err(|e| io_err(&st.seg.path, e))
+        };
+        self.wake.notify_all();
+        if let Some(h) = self.syncer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+        res
+    }
+}
+
+/// Starts creating segment `id` on a helper thread.
+fn spawn_spare(
+    dir: &Path,
+    id: u64,
+    size: u64,
+    counters: &Arc<LogCounters>,
+) -> Option<JoinHandle<Result<Segment>>> {
+    let dir = dir.to_path_buf();
+    let counters = counters.clone();
+    std::thread::Builder::new()
+        .name("shoal-commitlog-alloc".into())
+        .spawn(move || Segment::create(&dir, id, size, &counters))
+        .ok()
+}
+
+fn join_spare(h: JoinHandle<Result<Segment>>) -> Result<Segment> {
+    h.join().unwrap_or_else(|_| {
+        Err(EngineError::Closed(
+            "commit-log segment allocator panicked".into(),
+        ))
+    })
+}
+
+/// The periodic-mode sync thread: fsyncs the active segment every period when it holds
+/// new entries, and early when writers have appended INCREMENTAL_SYNC_BYTES since.
+fn sync_loop(log: std::sync::Weak<MappedLog>, period: Duration) {
+    loop {
+        let Some(log) = log.upgrade() else { return };
+        let target = {
+            let st = log.lock();
+            let (mut st, _) = log
+                .wake
+                .wait_timeout_while(st, period, |s| !s.closed && !s.sync_requested)
+                .unwrap_or_else(|p| p.into_inner());
+            if st.closed {
+                return;
+            }
+            st.sync_requested = false;
+            if st.unsynced == 0 {
+                None
+            } else {
+                st.unsynced = 0;
+                Some((st.seg.file.clone(), st.seg.path.clone()))
+            }
+        };
+        if let Some((file, path)) = target {
+            match file.sync_data() {
+                Ok(()) => {
+                    log.counters.syncs.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "commit log fsync failed")
+                }
+            }
+        }
     }
 }
 
@@ -564,68 +857,21 @@ impl Segment {
     }
 }
 
-/// Runs periodic-mode fsyncs off the writer thread, so a slow fsync never stalls writes.
-struct PeriodicSyncer {
-    tx: Option<Sender<(Arc<File>, PathBuf)>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl PeriodicSyncer {
-    fn start() -> PeriodicSyncer {
-        let (tx, rx) = channel::bounded::<(Arc<File>, PathBuf)>(2);
-        let thread = std::thread::Builder::new()
-            .name("shoal-commitlog-sync".into())
-            .spawn(move || {
-                for (file, path) in rx {
-                    if let Err(e) = file.sync_data() {
-                        tracing::error!(path = %path.display(), error = %e, "commit log fsync failed");
-                    }
-                }
-            })
-            .ok();
-        PeriodicSyncer {
-            tx: Some(tx),
-            thread,
-        }
-    }
-
-    fn request(&self, file: Arc<File>, path: PathBuf) {
-        if let Some(tx) = &self.tx {
-            // A sync already queued covers this one too.
-            let _ = tx.try_send((file, path));
-        }
-    }
-}
-
-impl Drop for PeriodicSyncer {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 struct Writer {
     dir: PathBuf,
     segment_size: u64,
     mode: CommitLogSync,
     seg: Segment,
     buf: Vec<u8>,
-    /// Acks due as soon as their entry reaches the kernel (periodic mode).
-    written_acks: Vec<Ack>,
     /// Acks due after the next fsync (batch and group modes).
     pending: Vec<Ack>,
     last_sync: Instant,
     dirty: bool,
     failed: Option<String>,
     counters: Arc<LogCounters>,
-    periodic_syncer: Option<PeriodicSyncer>,
     /// The next segment, created ahead on a helper thread: creating one costs two fsyncs
     /// (file and directory) that would otherwise stall every write queued behind a rotation.
     spare: Option<std::thread::JoinHandle<Result<Segment>>>,
-    /// Bytes handed to the kernel since the last (requested) sync, periodic mode.
-    unsynced: u64,
 }
 
 /// In periodic mode a background sync is also requested after this many bytes, so the
@@ -636,24 +882,17 @@ const INCREMENTAL_SYNC_BYTES: u64 = 16 << 20;
 impl Writer {
     /// Starts creating the segment after the current one.
     fn prepare_spare(&mut self) {
-        let dir = self.dir.clone();
-        let id = self.seg.id + 1;
-        let size = self.segment_size;
-        let counters = self.counters.clone();
-        self.spare = std::thread::Builder::new()
-            .name("shoal-commitlog-alloc".into())
-            .spawn(move || Segment::create(&dir, id, size, &counters))
-            .ok();
+        self.spare = spawn_spare(
+            &self.dir,
+            self.seg.id + 1,
+            self.segment_size,
+            &self.counters,
+        );
     }
 
     /// Waits for the spare segment's creation, if one is under way.
     fn take_spare(&mut self) -> Option<Result<Segment>> {
-        let handle = self.spare.take()?;
-        Some(handle.join().unwrap_or_else(|_| {
-            Err(EngineError::Closed(
-                "commit-log segment allocator panicked".into(),
-            ))
-        }))
+        self.spare.take().map(join_spare)
     }
 
     fn run(&mut self, rx: Receiver<Msg>) {
@@ -719,9 +958,6 @@ impl Writer {
 
     fn deadline(&self) -> Option<Instant> {
         match self.mode {
-            CommitLogSync::Periodic { period_ms } if self.dirty => {
-                Some(self.last_sync + Duration::from_millis(period_ms))
-            }
             CommitLogSync::Group { window_ms } if !self.pending.is_empty() => {
                 Some(self.last_sync + Duration::from_millis(window_ms))
             }
@@ -749,10 +985,7 @@ impl Writer {
                     ack(Err(e));
                     return None;
                 }
-                match self.mode {
-                    CommitLogSync::Periodic { .. } => self.written_acks.push(ack),
-                    _ => self.pending.push(ack),
-                }
+                self.pending.push(ack);
             }
             Msg::Position(reply) => {
                 let r = if self.failed.is_some() {
@@ -820,7 +1053,6 @@ impl Writer {
         self.prepare_spare();
         self.last_sync = Instant::now();
         self.dirty = false;
-        self.unsynced = 0;
         Ok(())
     }
 
@@ -836,7 +1068,6 @@ impl Writer {
             .map_err(|e| io_err(&self.seg.path, e));
         if r.is_ok() {
             self.seg.written += self.buf.len() as u64;
-            self.unsynced += self.buf.len() as u64;
             self.counters
                 .bytes_written
                 .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
@@ -854,8 +1085,6 @@ impl Writer {
             }
             return Err(e);
         }
-        // Unconditional: in periodic mode `dirty` is cleared when a background sync is only
-        // requested, and fsync on a clean file is cheap.
         self.seg
             .file
             .sync_data()
@@ -888,9 +1117,6 @@ impl Writer {
         if self.failed.is_none() {
             self.failed = Some(e.to_string());
         }
-        for ack in self.written_acks.drain(..) {
-            ack(Err(EngineError::Closed(format!("commit log failed: {e}"))));
-        }
         for ack in self.pending.drain(..) {
             ack(Err(EngineError::Closed(format!("commit log failed: {e}"))));
         }
@@ -901,29 +1127,14 @@ impl Writer {
             self.fail(&e);
             return;
         }
-        for ack in self.written_acks.drain(..) {
-            ack(Ok(()));
-        }
         let now = Instant::now();
         let due = match self.mode {
             CommitLogSync::Batch => !self.pending.is_empty(),
             CommitLogSync::Group { window_ms } => {
                 !self.pending.is_empty() && now >= self.last_sync + Duration::from_millis(window_ms)
             }
-            CommitLogSync::Periodic { period_ms } => {
-                if self.dirty
-                    && (now >= self.last_sync + Duration::from_millis(period_ms)
-                        || self.unsynced >= INCREMENTAL_SYNC_BYTES)
-                {
-                    if let Some(s) = &self.periodic_syncer {
-                        s.request(self.seg.file.clone(), self.seg.path.clone());
-                    }
-                    self.dirty = false;
-                    self.unsynced = 0;
-                    self.last_sync = now;
-                }
-                false
-            }
+            // The mapped log serves periodic mode; the writer never sees it.
+            CommitLogSync::Periodic { .. } => false,
         };
         if due && let Err(e) = self.sync_now() {
             self.fail(&e);

@@ -1,4 +1,4 @@
-//! Crash safety: a child process writes (and deletes) in batch mode and reports every
+//! Crash safety: a child process writes (and deletes) in batch or periodic mode and reports every
 //! acknowledged operation; it is SIGKILLed at random moments, often in the middle of
 //! memtable flushes and compactions. After a reopen every acknowledged write must be there
 //! and no acknowledged deletion may be undone (compaction purges the tombstones as soon as
@@ -19,6 +19,9 @@ use shoal_engine::*;
 
 const DIR_VAR: &str = "SHOAL_CRASH_WRITER_DIR";
 const ITER_VAR: &str = "SHOAL_CRASH_WRITER_ITER";
+/// `batch` or `periodic`: in periodic mode entries are acknowledged once they are in the
+/// mapped segment (the page cache), which a killed process cannot lose either.
+const MODE_VAR: &str = "SHOAL_CRASH_WRITER_MODE";
 
 fn tables() -> Vec<(TableId, TableOptions)> {
     let compaction = vec![
@@ -45,8 +48,12 @@ fn tuning() -> EngineTuning {
     }
 }
 
-fn cfg(dir: &Path) -> EngineConfig {
-    let mut c = config(dir, CommitLogSync::Batch);
+fn cfg(dir: &Path, mode: &str) -> EngineConfig {
+    let sync = match mode {
+        "periodic" => CommitLogSync::Periodic { period_ms: 10_000 },
+        _ => CommitLogSync::Batch,
+    };
+    let mut c = config(dir, sync);
     // Small segments and memtables so that kills also land around segment rotation,
     // memtable flushes and segment discards.
     c.commitlog_segment_size = 64 << 10;
@@ -61,7 +68,8 @@ fn crash_writer_child() {
         return;
     };
     let iter = std::env::var(ITER_VAR).unwrap();
-    let e = Arc::new(Engine::open_with(cfg(Path::new(&dir)), tuning(), tables()).unwrap());
+    let mode = std::env::var(MODE_VAR).unwrap();
+    let e = Arc::new(Engine::open_with(cfg(Path::new(&dir), &mode), tuning(), tables()).unwrap());
     {
         let e = e.clone();
         std::thread::spawn(move || {
@@ -113,6 +121,15 @@ fn crash_writer_child() {
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
+    sigkill_rounds("batch");
+}
+
+#[test]
+fn acknowledged_periodic_writes_survive_sigkill() {
+    sigkill_rounds("periodic");
+}
+
+fn sigkill_rounds(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut acked: BTreeSet<String> = BTreeSet::new();
@@ -130,6 +147,7 @@ fn acknowledged_writes_survive_sigkill() {
             ])
             .env(DIR_VAR, dir.path())
             .env(ITER_VAR, iter.to_string())
+            .env(MODE_VAR, mode)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -172,7 +190,7 @@ fn acknowledged_writes_survive_sigkill() {
         acked_deleted.extend(deleted);
         compactions_seen += compactions;
 
-        let e = Engine::open_with(cfg(dir.path()), tuning(), tables()).unwrap();
+        let e = Engine::open_with(cfg(dir.path(), mode), tuning(), tables()).unwrap();
         let r = e.read(&all()).unwrap();
         let found: BTreeSet<String> = r
             .partitions
