@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod dispatch;
 pub mod identity;
 pub mod logging;
 pub mod messaging;
