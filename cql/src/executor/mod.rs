@@ -120,6 +120,8 @@ pub struct Executor {
     /// Stripes serialising writes to indexed partitions (see `index::apply_indexed`).
     pub(crate) index_locks: Vec<tokio::sync::Mutex<()>>,
     auth: crate::auth::Auth,
+    /// The other nodes (system.peers); unset on a node without gossip.
+    cluster_view: std::sync::OnceLock<Arc<dyn crate::cluster_view::ClusterView>>,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -144,6 +146,7 @@ impl Executor {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             auth: crate::auth::Auth::new(crate::auth::AuthConfig::default()),
+            cluster_view: std::sync::OnceLock::new(),
         };
         if let Err(e) = index::rebuild_unfinished(&ex) {
             tracing::error!("rebuilding secondary indexes: {e}");
@@ -194,6 +197,20 @@ impl Executor {
     /// Events for connections that sent REGISTER.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// Sends an event (TOPOLOGY_CHANGE, STATUS_CHANGE) to connections that registered for it.
+    pub fn publish_event(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// Installs the cluster view system.peers is built from (once; later calls are ignored).
+    pub fn set_cluster_view(&self, view: Arc<dyn crate::cluster_view::ClusterView>) {
+        let _ = self.cluster_view.set(view);
+    }
+
+    pub fn cluster_view(&self) -> Option<&Arc<dyn crate::cluster_view::ClusterView>> {
+        self.cluster_view.get()
     }
 
     /// A write timestamp in µs, strictly increasing on this node, as Cassandra's

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::select::RawRow;
 use super::{CQL_VERSION, Executor, PARTITIONER, RELEASE_VERSION};
+use crate::cluster_view::PeerInfo;
 use crate::error::CqlResult;
 use crate::schema::describe::ClusterInfo;
 use crate::schema::{Schema, TableDef};
@@ -58,6 +59,14 @@ fn raw(table: &TableDef, values: Vec<Option<Bytes>>) -> RawRow {
     }
 }
 
+/// The peers system.peers lists, in primary-key order; none without a cluster view.
+fn peers(ex: &Executor) -> Vec<PeerInfo> {
+    let mut peers = ex.cluster_view().map(|v| v.peers()).unwrap_or_default();
+    peers.retain(|p| !p.tokens.is_empty());
+    peers.sort_by_key(|p| (p.peer, p.peer_port));
+    peers
+}
+
 /// Every row of a virtual table, in primary-key order.
 pub fn rows(ex: &Executor, schema: &Arc<Schema>, table: &TableDef) -> CqlResult<Vec<RawRow>> {
     let node = ex.node();
@@ -88,7 +97,56 @@ pub fn rows(ex: &Executor, schema: &Arc<Schema>, table: &TableDef) -> CqlResult<
             .collect();
             vec![row_from(table, cells)]
         }
-        // One node: no peers yet.
+        ("system", "peers") => peers(ex)
+            .iter()
+            .map(|p| {
+                let cells: HashMap<&str, Option<Bytes>> = [
+                    ("peer", inet(p.peer)),
+                    ("data_center", p.data_center.as_deref().and_then(text)),
+                    ("host_id", uuid(p.host_id)),
+                    ("preferred_ip", p.preferred_ip.and_then(inet)),
+                    ("rack", p.rack.as_deref().and_then(text)),
+                    (
+                        "release_version",
+                        p.release_version.as_deref().and_then(text),
+                    ),
+                    ("rpc_address", p.rpc_address.and_then(inet)),
+                    ("schema_version", p.schema_version.and_then(uuid)),
+                    ("tokens", tokens(&p.tokens)),
+                ]
+                .into_iter()
+                .collect();
+                row_from(table, cells)
+            })
+            .collect(),
+        ("system", "peers_v2") => peers(ex)
+            .iter()
+            .map(|p| {
+                let cells: HashMap<&str, Option<Bytes>> = [
+                    ("peer", inet(p.peer)),
+                    ("peer_port", int(p.peer_port as i32)),
+                    ("data_center", p.data_center.as_deref().and_then(text)),
+                    ("host_id", uuid(p.host_id)),
+                    ("preferred_ip", p.preferred_ip.and_then(inet)),
+                    (
+                        "preferred_port",
+                        p.preferred_port.and_then(|v| int(v as i32)),
+                    ),
+                    ("rack", p.rack.as_deref().and_then(text)),
+                    (
+                        "release_version",
+                        p.release_version.as_deref().and_then(text),
+                    ),
+                    ("native_address", p.rpc_address.and_then(inet)),
+                    ("native_port", p.native_port.and_then(|v| int(v as i32))),
+                    ("schema_version", p.schema_version.and_then(uuid)),
+                    ("tokens", tokens(&p.tokens)),
+                ]
+                .into_iter()
+                .collect();
+                row_from(table, cells)
+            })
+            .collect(),
         ("system", _) => Vec::new(),
         ("system_schema", name) => crate::schema::rows::system_schema_rows(schema, name)
             .into_iter()
