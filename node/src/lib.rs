@@ -5,5 +5,6 @@ pub mod config;
 pub mod dispatch;
 pub mod identity;
 pub mod logging;
+pub mod membership;
 pub mod messaging;
 pub mod run;
