@@ -8,3 +8,4 @@ pub mod logging;
 pub mod membership;
 pub mod messaging;
 pub mod run;
+pub mod status;
