@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::Command;
@@ -50,6 +50,7 @@ type PeerRow = (
     Option<Vec<String>>,
 );
 
+type DescribeClusterRow = (String, String, String, HashMap<String, Vec<String>>);
 type PeerV2Row = (IpAddr, i32, Option<IpAddr>, Option<i32>, Option<Uuid>);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,6 +194,17 @@ async fn three_nodes_fill_peers_drivers_discover_all_and_status_prints_the_ring(
         "CREATE KEYSPACE status_rf3 WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}",
     )
     .await;
+    // DESCRIBE CLUSTER in that keyspace: every range of the 3-node ring on all 3 nodes.
+    s0.use_keyspace("status_rf3", false).await.expect("USE");
+    let describe: Vec<DescribeClusterRow> = common::rows(&s0, "DESCRIBE CLUSTER", ()).await;
+    let ranges = &describe[0].3;
+    assert_eq!(ranges.len(), 48, "{ranges:?}");
+    let everyone: BTreeSet<String> = ips.iter().map(|ip| format!("/{ip}:7000")).collect();
+    for (token, endpoints) in ranges {
+        let set: BTreeSet<String> = endpoints.iter().cloned().collect();
+        assert_eq!(set, everyone, "range ending at {token}");
+    }
+
     let out = Command::new(shoal_bin())
         .args(["status", "--host", &ips[1].to_string(), "status_rf3"])
         .output()

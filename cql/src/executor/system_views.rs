@@ -156,6 +156,53 @@ pub fn rows(ex: &Executor, schema: &Arc<Schema>, table: &TableDef) -> CqlResult<
     })
 }
 
+/// Replicas of every ring range (keyed by its end token) under `replication`, over this
+/// node and the peers of the cluster view; `None` if the replication cannot be placed.
+fn range_ownership(
+    ex: &Executor,
+    replication: &std::collections::BTreeMap<String, String>,
+) -> Option<Vec<(String, Vec<String>)>> {
+    use shoal_gossip::replication::{ReplicationStrategy, TokenMetadata};
+    use shoal_gossip::ring::{HostId, HostInfo, Ring};
+    let node = ex.node();
+    let me = HostId(*node.host_id.as_bytes());
+    let mut ring = Ring::new();
+    let info = HostInfo {
+        addr: std::net::SocketAddr::new(node.broadcast_address, node.storage_port),
+        dc: node.dc.clone(),
+        rack: node.rack.clone(),
+    };
+    ring.set_host(me, info, &node.tokens).ok()?;
+    for p in peers(ex) {
+        let info = HostInfo {
+            addr: std::net::SocketAddr::new(p.peer, p.peer_port),
+            dc: p.data_center.clone().unwrap_or_default(),
+            rack: p.rack.clone().unwrap_or_default(),
+        };
+        // A peer whose tokens collide with another's is left out, as the gossiper's ring does.
+        let _ = ring.set_host(HostId(*p.host_id.as_bytes()), info, &p.tokens);
+    }
+    let dcs: std::collections::BTreeSet<String> = ring.hosts().map(|(_, h)| h.dc.clone()).collect();
+    let strategy =
+        ReplicationStrategy::from_options(replication, dcs.iter().map(String::as_str)).ok()?;
+    let meta = TokenMetadata::new(me, ring);
+    Some(
+        meta.ring()
+            .tokens()
+            .iter()
+            .map(|(t, _)| {
+                let endpoints = meta
+                    .natural_replicas(&strategy, *t)
+                    .iter()
+                    .filter_map(|h| meta.ring().host(h))
+                    .map(|h| crate::schema::describe::endpoint_string(h.addr))
+                    .collect();
+                (t.to_string(), endpoints)
+            })
+            .collect(),
+    )
+}
+
 /// What DESCRIBE CLUSTER shows.
 pub fn cluster_info(ex: &Executor, schema: &Schema, keyspace: Option<&str>) -> ClusterInfo {
     let node = ex.node();
@@ -165,14 +212,15 @@ pub fn cluster_info(ex: &Executor, schema: &Schema, keyspace: Option<&str>) -> C
         node.broadcast_address,
         node.storage_port,
     ));
-    let range_ownership = if user_ks.is_some() {
-        let mut ts = node.tokens.clone();
-        ts.sort();
-        ts.iter()
-            .map(|t| (t.to_string(), vec![endpoint.clone()]))
-            .collect()
-    } else {
-        Vec::new()
+    let range_ownership = match user_ks.and_then(|k| schema.keyspace(k)) {
+        Some(ks) => range_ownership(ex, &ks.replication).unwrap_or_else(|| {
+            let mut ts = node.tokens.clone();
+            ts.sort();
+            ts.iter()
+                .map(|t| (t.to_string(), vec![endpoint.clone()]))
+                .collect()
+        }),
+        None => Vec::new(),
     };
     ClusterInfo {
         cluster_name: node.cluster_name.clone(),
