@@ -3,6 +3,7 @@
 //! and the TCP server ([`server`]).
 
 pub mod auth;
+pub mod cluster_view;
 pub mod coordinator;
 pub mod error;
 pub mod executor;

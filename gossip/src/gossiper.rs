@@ -161,6 +161,23 @@ impl Gossiper {
         &self.local
     }
 
+    /// Adds seeds learned at run time (DNS discovery, persisted peers). Our own address and
+    /// seeds already known are skipped; returns how many were new.
+    pub fn add_seeds(&mut self, seeds: impl IntoIterator<Item = SocketAddr>) -> usize {
+        let mut added = 0;
+        for s in seeds {
+            if s != self.local.addr && !self.seeds.contains(&s) {
+                self.seeds.push(s);
+                added += 1;
+            }
+        }
+        added
+    }
+
+    pub fn seeds(&self) -> &[SocketAddr] {
+        &self.seeds
+    }
+
     fn next_version(&mut self) -> u64 {
         self.version += 1;
         self.version
@@ -887,6 +904,33 @@ mod tests {
             generation: 99,
         });
         assert!(a.handle(now, b.local.addr, stale).1.is_empty());
+    }
+
+    #[test]
+    fn seeds_added_at_run_time_are_gossiped_to() {
+        let mut id = [0u8; 16];
+        id[0] = 9;
+        let local = LocalInfo {
+            host_id: HostId(id),
+            addr: SocketAddr::from(([10, 0, 0, 9], 7000)),
+            generation: 1,
+            cluster_name: "c".into(),
+            dc: "dc1".into(),
+            rack: "r1".into(),
+        };
+        let mut g = Gossiper::new(local, Vec::new(), GossipConfig::default());
+        let mut rng = StdRng::seed_from_u64(7);
+        let (out, _) = g.tick(Instant::now(), &mut rng);
+        assert!(out.is_empty(), "no seed, nobody to talk to: {out:?}");
+        let seed = SocketAddr::from(([10, 0, 0, 1], 7000));
+        let own = SocketAddr::from(([10, 0, 0, 9], 7000));
+        assert_eq!(g.add_seeds([seed, own, seed]), 1);
+        assert_eq!(g.add_seeds([seed]), 0);
+        assert_eq!(g.seeds(), &[seed]);
+        let (out, _) = g.tick(Instant::now(), &mut rng);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, seed);
+        assert!(matches!(out[0].msg, GossipMessage::Syn(_)));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | `/drain` | GET or POST (preStop `httpGet` is a GET); drains, returns when done; idempotent |
 //! | `/metrics` | Prometheus text |
 //! | `/status` | JSON for humans and scripts |
+//! | `/ring` | JSON: every cluster member as gossip sees it (`shoal status`); `?keyspace=ks` for effective ownership |
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -32,6 +33,11 @@ pub const READYZ: &str = "/readyz";
 pub const DRAIN: &str = "/drain";
 pub const METRICS: &str = "/metrics";
 pub const STATUS: &str = "/status";
+pub const RING: &str = "/ring";
+
+/// Builds the `/ring` JSON for an optional keyspace; `Err` is a message for a 400 answer.
+/// Set by the node once gossip runs (this crate knows nothing of gossip).
+pub type RingFn = Arc<dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync>;
 
 /// `/livez` fails when the request runtime has not ticked for this long: a wedged runtime is
 /// what liveness exists for, and the bound is far above any scheduling delay under load.
@@ -62,6 +68,8 @@ pub struct AdminState {
     pub facts: OnceLock<NodeFacts>,
     /// Addresses discovery currently offers as seeds (shown in `/status`).
     pub discovered: OnceLock<watch::Receiver<Vec<SocketAddr>>>,
+    /// The `/ring` source; `/ring` answers 503 until it is set.
+    pub ring: OnceLock<RingFn>,
 }
 
 /// Answers one request. Public so tests can drive it without sockets.
@@ -97,8 +105,54 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
             body: state.metrics.render(l),
         },
         STATUS => Response::json(200, status_json(state).to_string() + "\n"),
+        RING => match state.ring.get() {
+            None => Response::text(503, "ring not available yet\n"),
+            Some(ring) => {
+                let keyspace = req
+                    .query
+                    .as_deref()
+                    .and_then(|q| query_param(q, "keyspace"));
+                match ring(keyspace.as_deref()) {
+                    Ok(json) => Response::json(200, json + "\n"),
+                    Err(e) => {
+                        Response::json(400, serde_json::json!({ "error": e }).to_string() + "\n")
+                    }
+                }
+            }
+        },
         _ => Response::text(404, "not found\n"),
     }
+}
+
+/// The value of `name` in a query string (`a=1&keyspace=ks`), percent-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name && !v.is_empty()).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn probe(ok: bool, l: &Lifecycle) -> Response {
@@ -223,6 +277,32 @@ mod tests {
         let st: serde_json::Value =
             serde_json::from_str(&route(&s, &get(STATUS)).await.body).unwrap();
         assert_eq!(st["state"], "NORMAL");
+    }
+
+    #[tokio::test]
+    async fn ring_answers_from_the_node_callback() {
+        let s = AdminState::default();
+        assert_eq!(route(&s, &get(RING)).await.status, 503);
+        let ring: RingFn = Arc::new(|ks: Option<&str>| match ks {
+            None => Ok("{\"nodes\":[]}".to_string()),
+            Some("ks 1") => Ok(format!("{{\"keyspace\":\"{}\"}}", ks.unwrap())),
+            Some(other) => Err(format!("keyspace {other} does not exist")),
+        });
+        let _ = s.ring.set(ring);
+        let r = route(&s, &get(RING)).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "{\"nodes\":[]}\n"));
+        let with = |q: &str| Request {
+            query: Some(q.to_string()),
+            ..get(RING)
+        };
+        let r = route(&s, &with("keyspace=ks%201")).await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("\"ks 1\""), "{}", r.body);
+        let r = route(&s, &with("x=1&keyspace=nope")).await;
+        assert_eq!(r.status, 400);
+        assert!(r.body.contains("nope does not exist"), "{}", r.body);
+        assert_eq!(query_param("keyspace=&a=b", "keyspace"), None);
+        assert_eq!(query_param("a=%4", "a").as_deref(), Some("%4"));
     }
 
     #[tokio::test]

@@ -184,20 +184,32 @@ impl GossipService {
         g.endpoint_states()
             .iter()
             .filter(|(h, _)| **h != me)
-            .map(|(h, s)| PeerView {
-                host_id: *h,
-                internode: g.address_of(h),
-                alive: g.is_alive(h),
-                status: s.status().map(|st: Status| st.as_str().to_string()),
-                dc: s.get(AppKey::Dc).map(str::to_string),
-                rack: s.get(AppKey::Rack).map(str::to_string),
-                tokens: s.tokens(),
-                rpc_address: s.get(AppKey::RpcAddress).map(str::to_string),
-                native_address: s.get(AppKey::NativeAddress).map(str::to_string),
-                schema_version: s.get(AppKey::Schema).map(str::to_string),
-                release_version: s.get(AppKey::ReleaseVersion).map(str::to_string),
-            })
+            .map(|(h, s)| peer_view(&g, *h, s))
             .collect()
+    }
+
+    /// One endpoint (this node too), if known.
+    pub fn peer(&self, host: &HostId) -> Option<PeerView> {
+        let g = self.gossiper.lock().expect("gossiper lock");
+        g.endpoint_state(host).map(|s| peer_view(&g, *host, s))
+    }
+
+    /// Runs `f` on the gossiper's current state (keep it short: gossip waits meanwhile).
+    pub fn view<R>(&self, f: impl FnOnce(&Gossiper) -> R) -> R {
+        f(&self.gossiper.lock().expect("gossiper lock"))
+    }
+
+    /// Adds seeds found at run time (DNS discovery); returns how many were new.
+    pub fn add_seeds(&self, seeds: impl IntoIterator<Item = SocketAddr>) -> usize {
+        self.gossiper
+            .lock()
+            .expect("gossiper lock")
+            .add_seeds(seeds)
+    }
+
+    /// The internode addresses persisted in `peers.txt` (read at start-up).
+    pub fn persisted_peers(&self) -> Vec<SocketAddr> {
+        load_peers(&self.peers_file)
     }
 
     fn persist_peers(&self) {
@@ -215,6 +227,22 @@ impl GossipService {
         if let Err(e) = result {
             warn!(file = %self.peers_file.display(), error = %e, "could not persist the peer list");
         }
+    }
+}
+
+fn peer_view(g: &Gossiper, h: HostId, s: &shoal_gossip::state::EndpointState) -> PeerView {
+    PeerView {
+        host_id: h,
+        internode: g.address_of(&h),
+        alive: g.is_alive(&h),
+        status: s.status().map(|st: Status| st.as_str().to_string()),
+        dc: s.get(AppKey::Dc).map(str::to_string),
+        rack: s.get(AppKey::Rack).map(str::to_string),
+        tokens: s.tokens(),
+        rpc_address: s.get(AppKey::RpcAddress).map(str::to_string),
+        native_address: s.get(AppKey::NativeAddress).map(str::to_string),
+        schema_version: s.get(AppKey::Schema).map(str::to_string),
+        release_version: s.get(AppKey::ReleaseVersion).map(str::to_string),
     }
 }
 

@@ -2,8 +2,11 @@
 
 pub mod cluster;
 pub mod config;
+pub mod dispatch;
 pub mod identity;
 pub mod logging;
+pub mod membership;
 pub mod messaging;
 pub mod run;
+pub mod status;
 pub mod topology;

@@ -12,9 +12,13 @@ use tokio::sync::watch;
 const DRAIN_DELAY_FLAG: &str = "--drain-delay-ms";
 
 fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "status") {
+        return status(argv);
+    }
     shoal_node::logging::init();
     let env = |k: &str| std::env::var(k).ok();
-    let (args, drain_delay) = match take_drain_delay(std::env::args_os().collect(), &env) {
+    let (args, drain_delay) = match take_drain_delay(argv, &env) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("shoal: {e}");
@@ -55,6 +59,25 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("shoal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shoal status [--host H] [--admin-port P] [KEYSPACE]`: the ring of a running node.
+fn status(argv: Vec<OsString>) -> ExitCode {
+    use clap::Parser;
+    let args = match shoal_node::status::StatusArgs::try_parse_from(argv.into_iter().skip(1)) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    match shoal_node::status::run(&args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shoal status: {e}");
             ExitCode::FAILURE
         }
     }

@@ -143,6 +143,28 @@ impl Messaging {
         &self.inner.stats
     }
 
+    /// Waits until every outbound queue is empty (handed to its socket) or `timeout` passes;
+    /// true if they all emptied. Used after the shutdown announcement, so the process does
+    /// not exit with it still queued.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let idle = {
+                let peers = self.inner.peers.lock().expect("peers lock");
+                peers
+                    .values()
+                    .all(|o| o.tx.is_closed() || o.tx.capacity() == o.tx.max_capacity())
+            };
+            if idle {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     fn outbound(&self, to: SocketAddr) -> Arc<Outbound> {
         let mut peers = self.inner.peers.lock().expect("peers lock");
         if let Some(o) = peers.get(&to)
@@ -605,6 +627,36 @@ mod tests {
             assert_eq!(from, a.local_addr());
             assert_eq!(payload, vec![i]);
         }
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_queues_to_drain() {
+        let (_stop_tx, stop) = watch::channel(false);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let a = node(Arc::new(Echo), stop.clone()).await;
+        let b = node(Arc::new(Collect(tx)), stop.clone()).await;
+        for i in 0..100u8 {
+            a.send_one_way(b.local_addr(), MessageType::GossipAck2, vec![i])
+                .unwrap();
+        }
+        assert!(a.flush(Duration::from_secs(2)).await);
+        for _ in 0..100 {
+            tokio::time::timeout(Duration::from_secs(2), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        // Nobody listens there: each connect attempt drops one frame and backs off, so the
+        // queue cannot drain within the timeout.
+        let dead: SocketAddr = {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap()
+        };
+        for i in 0..10u8 {
+            a.send_one_way(dead, MessageType::GossipAck2, vec![i])
+                .unwrap();
+        }
+        assert!(!a.flush(Duration::from_millis(150)).await);
     }
 
     #[tokio::test]

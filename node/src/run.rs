@@ -1,5 +1,5 @@
-//! Wiring: opens the engine and schema, starts the CQL server and the admin endpoint, and
-//! drains cleanly on SIGTERM or `/drain`.
+//! Wiring: opens the engine and schema, starts internode messaging and gossip, the CQL
+//! server and the admin endpoint, and drains cleanly on SIGTERM or `/drain`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -7,19 +7,27 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use shoal_cql::executor::{Executor, NodeInfo};
+use shoal_cql::executor::{Executor, NodeInfo, RELEASE_VERSION};
 use shoal_cql::schema::persist::SchemaStore;
 use shoal_cql::server::{self, ServerStats};
 use shoal_engine::{Engine, EngineConfig};
+use shoal_gossip::gossiper::LocalInfo;
+use shoal_gossip::internode::{Frame, MessageType};
+use shoal_gossip::ring::HostId;
+use shoal_gossip::state::{AppKey, Status, format_tokens};
 use shoal_k8s::admin::{self, AdminState, NodeFacts};
-use shoal_k8s::discovery::{self, DiscoveryConfig, DnsResolver};
+use shoal_k8s::discovery::{self, DiscoveryConfig, DnsResolver, Seed};
 use shoal_k8s::lifecycle::{Lifecycle, NodeState};
 use shoal_k8s::metrics::Metrics;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::cluster::GossipService;
 use crate::config::Config;
+use crate::dispatch::{self, Dispatcher};
 use crate::identity;
+use crate::membership::{self, GossipView};
+use crate::messaging::{HandlerFuture, Messaging, MessagingConfig};
 
 /// Knobs that are Shoal's own (not cassandra.yaml keys).
 #[derive(Clone, Debug)]
@@ -158,17 +166,80 @@ pub async fn run_with(
         ordinal: pod.ordinal(),
         namespace: pod.namespace.clone(),
     });
-    // Hooks for the cluster work: it owns these senders' replacements (persisted peers from
-    // system.peers, "a peer is live" from the failure detector) and consumes `discovered`.
-    let (_persisted_peers, persisted_rx) = watch::channel(Vec::<SocketAddr>::new());
-    let (_live_peer, live_rx) = watch::channel(false);
-    start_discovery(
+    // Membership: internode messaging on the storage port, gossip on top of it.
+    let dispatcher = Dispatcher::new();
+    let (messaging_stop, messaging_stop_rx) = watch::channel(false);
+    let storage_bind = SocketAddr::new(config.listen_address, config.storage_port);
+    let storage_advertised = SocketAddr::new(broadcast_address, config.storage_port);
+    let messaging = Messaging::start(
+        MessagingConfig::new(storage_advertised, storage_bind),
+        dispatcher.clone(),
+        messaging_stop_rx,
+    )
+    .await
+    .with_context(|| format!("binding the storage port {storage_bind}"))?;
+    let own_ips = [config.listen_address, broadcast_address];
+    let seeds: Vec<SocketAddr> = config
+        .seeds
+        .iter()
+        .filter_map(|s| match discovery::parse_seed(s, config.storage_port) {
+            Some(Seed::Addr(a)) if !own_ips.contains(&a.ip()) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let gossip = GossipService::new(
+        LocalInfo {
+            host_id: HostId(*local.host_id.as_bytes()),
+            addr: storage_advertised,
+            generation: i64::from(node.gossip_generation),
+            cluster_name: config.cluster_name.clone(),
+            dc: config.dc.clone(),
+            rack: config.rack.clone(),
+        },
+        seeds,
+        messaging.clone(),
+        &system_dir,
+    );
+    {
+        let g = gossip.clone();
+        let handler: dispatch::Handler =
+            Arc::new(move |from: SocketAddr, frame: Frame| -> HandlerFuture {
+                g.handle_frame(from, &frame);
+                Box::pin(async { None })
+            });
+        dispatcher.register_all(
+            &[
+                MessageType::GossipSyn,
+                MessageType::GossipAck,
+                MessageType::GossipAck2,
+                MessageType::Echo,
+                MessageType::EchoReply,
+            ],
+            handler,
+        );
+    }
+    gossip.set_local_state(AppKey::Tokens, format_tokens(&local.tokens));
+    gossip.set_local_state(AppKey::RpcAddress, rpc_address.to_string());
+    gossip.set_local_state(
+        AppKey::NativeAddress,
+        SocketAddr::new(rpc_address, config.native_transport_port).to_string(),
+    );
+    gossip.set_local_state(AppKey::ReleaseVersion, RELEASE_VERSION);
+    let (gossip_stop, gossip_stop_rx) = watch::channel(false);
+    let gossip_task = tokio::spawn(gossip.clone().run(gossip_stop_rx));
+    // Seed discovery merges the persisted peers with what the seed names resolve to, and
+    // re-resolves quickly until a peer is live (the event bridge below reports that).
+    let (_persisted_peers, persisted_rx) = watch::channel(gossip.persisted_peers());
+    let (live_peer, live_rx) = watch::channel(false);
+    if let Some(discovered) = start_discovery(
         &config,
         broadcast_address,
         persisted_rx,
         live_rx,
         &admin_state,
-    );
+    ) {
+        membership::spawn_seed_feed(gossip.clone(), discovered);
+    }
 
     let mut auth = shoal_cql::auth::AuthConfig::new(&config.authenticator, &config.authorizer);
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -180,6 +251,17 @@ pub async fn run_with(
         .bootstrap(&executor)
         .await
         .map_err(|e| anyhow::anyhow!("setting up roles: {e}"))?;
+    executor.set_cluster_view(Arc::new(GossipView(gossip.clone())));
+    membership::spawn_schema_sync(gossip.clone(), executor.clone());
+    membership::spawn_event_bridge(gossip.clone(), executor.clone(), live_peer);
+    membership::spawn_load_publisher(gossip.clone(), engine.clone(), Duration::from_secs(10));
+    spawn_member_gauges(gossip.clone(), metrics.clone());
+    {
+        let (g, ex) = (gossip.clone(), executor.clone());
+        let ring: admin::RingFn =
+            Arc::new(move |keyspace: Option<&str>| membership::ring_json(&g, &ex, keyspace));
+        let _ = admin_state.ring.set(ring);
+    }
 
     let addr = SocketAddr::new(config.rpc_address, config.native_transport_port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -200,7 +282,9 @@ pub async fn run_with(
         stats.clone(),
     ));
     lifecycle.set_cql_serving(true);
-    // Single node: joined as soon as CQL is up. The gossip work moves this after JOINING.
+    // Ready for clients: peers announce NEW_NODE/UP to their drivers once they see this.
+    // (No bootstrap yet: a node owns its tokens from the start, as a restarted one does.)
+    gossip.set_local_state(AppKey::Status, Status::Normal.as_str());
     lifecycle.advance(NodeState::Normal);
     info!(%addr, %admin_addr, elapsed_ms = started.elapsed().as_millis() as u64, "Shoal node ready: CQL native transport on {addr}");
 
@@ -213,7 +297,8 @@ pub async fn run_with(
         "draining"
     );
     lifecycle.request_drain();
-    // Hook for the gossip work: announce DRAINING here so peers stop coordinating to us.
+    // Nothing coordinates through peers yet; once coordinators route requests to replicas,
+    // announce DRAINING here so peers stop sending us work.
     if !options.drain_delay.is_zero() {
         info!(
             delay_ms = options.drain_delay.as_millis() as u64,
@@ -233,9 +318,15 @@ pub async fn run_with(
     })
     .await
     .context("engine shutdown task")??;
-    // Hook for the gossip work: announce shutdown (Cassandra's GOSSIP_SHUTDOWN) here, so
-    // peers mark this node down at once instead of waiting for the failure detector. Never
-    // decommission: a SIGTERM is a restart or a reschedule, not a removal (§3 rule 9).
+    // Announce the shutdown (Cassandra's GOSSIP_SHUTDOWN): peers mark this node down at once
+    // instead of waiting for the failure detector. The gossip loop sends it as it stops; the
+    // flush waits for it to leave. Never decommission: a SIGTERM is a restart or a
+    // reschedule, not a removal (§3 rule 9).
+    let _ = gossip_stop.send(true);
+    let _ = gossip_task.await;
+    if !messaging.flush(Duration::from_secs(1)).await {
+        warn!("the shutdown announcement did not reach every peer in time");
+    }
     lifecycle.mark_drained();
     info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -245,6 +336,7 @@ pub async fn run_with(
         // `nodetool drain` semantics: stay up (probes answer, nothing is served) until told to go.
         let _ = shutdown.wait_for(|v| *v).await;
     }
+    let _ = messaging_stop.send(true);
     info!("shutdown complete");
     Ok(())
 }
@@ -313,26 +405,46 @@ fn spawn_sampler(engine: Arc<Engine>, stats: Arc<ServerStats>, metrics: Arc<Metr
     });
 }
 
-/// Starts seed discovery (headless-Service DNS + persisted peers) for `/status` today and
-/// the gossip work tomorrow.
+/// Copies gossip's live/down member counts (this node counted live) into `/metrics`.
+fn spawn_member_gauges(gossip: Arc<GossipService>, metrics: Arc<Metrics>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let (live, down) = gossip.view(|g| {
+                (
+                    g.live_members().len() as i64,
+                    g.unreachable_members().len() as i64,
+                )
+            });
+            let g = &metrics.gauges;
+            g.gossip_live_members.store(live, Ordering::Relaxed);
+            g.gossip_down_members.store(down, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Starts seed discovery (headless-Service DNS + persisted peers): shown in `/status`, and
+/// the returned addresses feed the gossiper's seeds.
 fn start_discovery(
     config: &Config,
     broadcast: IpAddr,
     persisted: watch::Receiver<Vec<SocketAddr>>,
     live_peer: watch::Receiver<bool>,
     admin_state: &AdminState,
-) {
+) -> Option<watch::Receiver<Vec<SocketAddr>>> {
     let resolver = match DnsResolver::from_system() {
         Ok(r) => Arc::new(r),
         Err(e) => {
             warn!(error = %e, "no DNS configuration (/etc/resolv.conf): seed names will not resolve");
-            return;
+            return None;
         }
     };
     let own = vec![config.listen_address, broadcast];
     let cfg = DiscoveryConfig::new(&config.seeds, config.storage_port, own);
     let rx = discovery::spawn(cfg, resolver, persisted, live_peer);
-    let _ = admin_state.discovered.set(rx);
+    let _ = admin_state.discovered.set(rx.clone());
+    Some(rx)
 }
 
 /// Waits until every CQL connection finished its in-flight requests and closed.

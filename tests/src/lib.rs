@@ -129,6 +129,8 @@ pub struct NodeOptions {
     pub yaml: Option<String>,
     /// More command-line arguments, appended after the harness's own.
     pub extra_args: Vec<String>,
+    /// Use this loopback address instead of allocating one.
+    pub address: Option<Ipv4Addr>,
 }
 
 impl NodeOptions {
@@ -149,12 +151,22 @@ pub struct Node {
     data_dir: PathBuf,
     stderr_path: PathBuf,
     last_ready: Duration,
+    spawned: Option<Instant>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Node {
     /// Starts a node and waits until its CQL port accepts connections.
     pub fn start(opts: NodeOptions) -> Node {
+        let mut node = Node::spawn(opts);
+        if !node.external {
+            node.wait_ready();
+        }
+        node
+    }
+
+    /// Starts a node without waiting for it (see [`Node::wait_ready`]).
+    pub fn spawn(opts: NodeOptions) -> Node {
         if let Some(addr) = external_target() {
             return Node {
                 child: None,
@@ -164,6 +176,7 @@ impl Node {
                 data_dir: PathBuf::new(),
                 stderr_path: PathBuf::new(),
                 last_ready: Duration::ZERO,
+                spawned: None,
                 _tmp: None,
             };
         }
@@ -176,7 +189,7 @@ impl Node {
             .clone()
             .unwrap_or_else(|| tmp.path().join("data"));
         fs::create_dir_all(&data_dir).expect("create data dir");
-        let ip = allocate_address();
+        let ip = opts.address.unwrap_or_else(allocate_address);
         let mut args: Vec<String> = vec![
             "--data-dir".into(),
             data_dir.display().to_string(),
@@ -206,9 +219,10 @@ impl Node {
             data_dir,
             stderr_path: tmp.path().join("stderr.log"),
             last_ready: Duration::ZERO,
+            spawned: None,
             _tmp: Some(tmp),
         };
-        node.spawn_and_wait();
+        node.spawn_process();
         node
     }
 
@@ -218,6 +232,11 @@ impl Node {
     }
 
     fn spawn_and_wait(&mut self) {
+        self.spawn_process();
+        self.wait_ready();
+    }
+
+    fn spawn_process(&mut self) {
         // Append, so the log of an earlier incarnation survives a restart for post-mortems.
         let mut stderr = fs::OpenOptions::new()
             .create(true)
@@ -234,6 +253,12 @@ impl Node {
             .spawn()
             .expect("spawn shoal");
         self.child = Some(child);
+        self.spawned = Some(started);
+    }
+
+    /// Waits until the CQL port of a spawned node accepts connections.
+    pub fn wait_ready(&mut self) {
+        let started = self.spawned.unwrap_or_else(Instant::now);
         loop {
             if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
                 self.last_ready = started.elapsed();
@@ -373,6 +398,176 @@ impl Drop for Node {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// One HTTP GET to `ip:port`; returns (status, body).
+pub fn http_get(ip: IpAddr, port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {ip}\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let status = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {buf:?}")))?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// One member of a node's `/ring` answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RingMember {
+    pub host_id: String,
+    pub address: String,
+    pub status: String,
+    pub state: String,
+    pub tokens: u64,
+    pub owns: Option<f64>,
+}
+
+/// The members `ip`'s admin endpoint lists in `/ring` (`None` if it does not answer).
+pub fn ring(ip: IpAddr) -> Option<Vec<RingMember>> {
+    let (status, body) = http_get(ip, ADMIN_PORT, "/ring").ok()?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let s = |n: &serde_json::Value, k: &str| n[k].as_str().unwrap_or_default().to_string();
+    Some(
+        v["nodes"]
+            .as_array()?
+            .iter()
+            .map(|n| RingMember {
+                host_id: s(n, "host_id"),
+                address: s(n, "address"),
+                status: s(n, "status"),
+                state: s(n, "state"),
+                tokens: n["tokens"].as_u64().unwrap_or(0),
+                owns: n["owns"].as_f64(),
+            })
+            .collect(),
+    )
+}
+
+/// The host id a node reports in `/status`.
+pub fn host_id(ip: IpAddr) -> Option<String> {
+    let (_, body) = http_get(ip, ADMIN_PORT, "/status").ok()?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["host_id"].as_str().map(str::to_string)
+}
+
+/// Polls `f` every 200 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Several nodes on distinct loopback addresses (same ports), all seeded with the first
+/// node's address, forming one cluster.
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    fn options(n: usize, extra: &[&str]) -> Vec<NodeOptions> {
+        let ips: Vec<Ipv4Addr> = (0..n).map(|_| allocate_address()).collect();
+        ips.iter()
+            .map(|ip| {
+                let mut extra_args = vec!["--seeds".to_string(), ips[0].to_string()];
+                extra_args.extend(extra.iter().map(|s| s.to_string()));
+                NodeOptions {
+                    address: Some(*ip),
+                    extra_args,
+                    ..Default::default()
+                }
+            })
+            .collect()
+    }
+
+    /// Starts `n` nodes one after the other (each waits for CQL before the next starts),
+    /// then waits until every node sees every other one up.
+    pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        let nodes = Cluster::options(n, extra)
+            .into_iter()
+            .map(Node::start)
+            .collect();
+        let c = Cluster { nodes };
+        c.wait_converged(Duration::from_secs(60));
+        c
+    }
+
+    /// Starts `n` nodes at the same time, then waits until every node sees every other up.
+    pub fn start_simultaneously(n: usize, extra: &[&str]) -> Cluster {
+        let mut nodes: Vec<Node> = Cluster::options(n, extra)
+            .into_iter()
+            .map(Node::spawn)
+            .collect();
+        for node in &mut nodes {
+            node.wait_ready();
+        }
+        let c = Cluster { nodes };
+        c.wait_converged(Duration::from_secs(60));
+        c
+    }
+
+    /// The host id of every node, in node order.
+    pub fn host_ids(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                wait_until("the node's host id", Duration::from_secs(10), || {
+                    host_id(n.ip())
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until every running node's `/ring` lists exactly the cluster's host ids, all Up
+    /// and Normal.
+    pub fn wait_converged(&self, timeout: Duration) {
+        let mut ids = self.host_ids();
+        ids.sort();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let views: Vec<Option<Vec<RingMember>>> =
+                self.nodes.iter().map(|n| ring(n.ip())).collect();
+            let ok = views.iter().all(|v| {
+                v.as_ref().is_some_and(|members| {
+                    let mut seen: Vec<String> = members.iter().map(|m| m.host_id.clone()).collect();
+                    seen.sort();
+                    seen == ids
+                        && members
+                            .iter()
+                            .all(|m| m.status == "Up" && m.state == "Normal")
+                })
+            });
+            if ok {
+                return;
+            }
+            if Instant::now() > deadline {
+                let tails: Vec<String> = self.nodes.iter().map(|n| n.stderr_tail()).collect();
+                panic!(
+                    "the cluster did not converge within {timeout:?}\nhost ids {ids:?}\nviews {views:#?}\n--- stderr tails ---\n{}",
+                    tails.join("\n-----\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 }

@@ -123,6 +123,8 @@ pub struct Executor {
     auth: crate::auth::Auth,
     /// Set by a clustered node; without it every write and read stays on this node.
     coordinator: std::sync::OnceLock<Arc<dyn Coordinator>>,
+    /// The other nodes (system.peers); unset on a node without gossip.
+    cluster_view: std::sync::OnceLock<Arc<dyn crate::cluster_view::ClusterView>>,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -148,6 +150,7 @@ impl Executor {
                 .collect(),
             auth: crate::auth::Auth::new(crate::auth::AuthConfig::default()),
             coordinator: std::sync::OnceLock::new(),
+            cluster_view: std::sync::OnceLock::new(),
         };
         if let Err(e) = index::rebuild_unfinished(&ex) {
             tracing::error!("rebuilding secondary indexes: {e}");
@@ -244,6 +247,20 @@ impl Executor {
     /// Events for connections that sent REGISTER.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// Sends an event (TOPOLOGY_CHANGE, STATUS_CHANGE) to connections that registered for it.
+    pub fn publish_event(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// Installs the cluster view system.peers is built from (once; later calls are ignored).
+    pub fn set_cluster_view(&self, view: Arc<dyn crate::cluster_view::ClusterView>) {
+        let _ = self.cluster_view.set(view);
+    }
+
+    pub fn cluster_view(&self) -> Option<&Arc<dyn crate::cluster_view::ClusterView>> {
+        self.cluster_view.get()
     }
 
     /// A write timestamp in µs, strictly increasing on this node, as Cassandra's
