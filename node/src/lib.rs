@@ -2,8 +2,11 @@
 
 pub mod cluster;
 pub mod config;
+pub mod coordinator;
+pub mod hints;
 pub mod identity;
 pub mod logging;
 pub mod messaging;
 pub mod run;
 pub mod topology;
+pub mod wire;
