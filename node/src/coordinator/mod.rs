@@ -1116,3 +1116,41 @@ impl InboundHandler for ReplicaHandler {
         })
     }
 }
+
+impl CoordinatorConfig {
+    /// The settings of a node's configuration.
+    pub fn from_config(c: &crate::config::Config) -> CoordinatorConfig {
+        CoordinatorConfig {
+            write_timeout: Duration::from_millis(c.write_request_timeout_ms),
+            read_timeout: Duration::from_millis(c.read_request_timeout_ms),
+            range_timeout: Duration::from_millis(c.range_request_timeout_ms),
+            truncate_timeout: Duration::from_millis(c.truncate_request_timeout_ms),
+            hinted_handoff_enabled: c.hinted_handoff_enabled,
+            max_hint_window: Duration::from_millis(c.max_hint_window_ms),
+            ..CoordinatorConfig::default()
+        }
+    }
+}
+
+/// Wires the coordinator into a node: opens the hint store under `hints_dir`, routes the
+/// executor's statement reads and writes through a [`ClusterCoordinator`], and starts hint
+/// replay (publishing the pending count through `on_pending`, e.g. the
+/// `shoal_hints_pending` gauge). The replica side ([`ReplicaHandler`]) must be the inbound
+/// handler (or registered with the dispatcher) of `messaging` for
+/// [`ReplicaHandler::TYPES`]. Membership calls [`ClusterCoordinator::topology_changed`]
+/// after each `topology.set`.
+pub fn install(
+    executor: &Arc<Executor>,
+    messaging: Messaging,
+    topology: Arc<TopologyCell>,
+    hints_dir: &std::path::Path,
+    config: CoordinatorConfig,
+    stop: watch::Receiver<bool>,
+    on_pending: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+) -> Result<Arc<ClusterCoordinator>, crate::hints::HintError> {
+    let hints = Arc::new(HintStore::open(hints_dir)?);
+    let coord = ClusterCoordinator::new(executor, messaging, topology, Some(hints), config);
+    executor.set_coordinator(coord.clone());
+    coord.spawn_hint_replay(stop, on_pending);
+    Ok(coord)
+}
