@@ -33,7 +33,7 @@ pub use error::{EngineError, Result};
 use memtable::Memtable;
 use meta::EngineMeta;
 pub use model::*;
-pub use read::ReadResult;
+pub use read::{ReadResult, live_counts, partition_to_mutation, reconcile_results};
 use sstable::SsTable;
 
 /// Engine settings (the storage part of cassandra.yaml).

@@ -675,3 +675,181 @@ fn render_row(
     };
     (Some(out), true)
 }
+
+/// The mutation that writes `p` back as it is: how a replica's raw read result becomes a
+/// read-repair write, a hint-free merge input, or a wire payload.
+pub fn partition_to_mutation(table: TableId, p: PartitionData) -> Mutation {
+    let mut rows = p.rows;
+    // Results of reversed reads list rows in reverse; mutations keep storage order.
+    if rows.windows(2).any(|w| w[0].clustering > w[1].clustering) {
+        rows.sort_by(|a, b| a.clustering.cmp(&b.clustering));
+    }
+    Mutation {
+        table,
+        token: p.token,
+        key: p.key,
+        partition_deletion: p.partition_deletion,
+        range_tombstones: p.range_tombstones,
+        static_row: p.static_row,
+        rows,
+    }
+}
+
+/// Merges several replicas' answers to `cmd` and renders the merge as the engine would have
+/// answered `cmd` had it held all of them: reconciliation, deletions, expiry, slices and
+/// limits are the engine's own code (an in-memory memtable is built from the inputs), so a
+/// coordinator can never disagree with a replica about what a merge means.
+///
+/// The inputs must have been read with `include_tombstones` (otherwise a deletion one
+/// replica knows of cannot shadow data another still has). Counter cells would be summed,
+/// so callers must not merge counter tables' results across replicas.
+pub fn reconcile_results(
+    cmd: &ReadCommand,
+    results: impl IntoIterator<Item = ReadResult>,
+) -> ReadResult {
+    let mt = Memtable::default();
+    let mut tombstones_scanned = 0;
+    let mut warnings = Vec::new();
+    for r in results {
+        tombstones_scanned = tombstones_scanned.max(r.tombstones_scanned);
+        warnings.extend(r.warnings);
+        for p in r.partitions {
+            mt.apply(partition_to_mutation(cmd.table, p));
+        }
+    }
+    let th = Thresholds {
+        warn: usize::MAX,
+        fail: usize::MAX,
+    };
+    // Without thresholds the only error source (tombstone failure) cannot trigger.
+    let mut out = read_memtable(&mt, cmd, th).unwrap_or_default();
+    out.tombstones_scanned = tombstones_scanned;
+    warnings.dedup();
+    out.warnings = warnings;
+    out
+}
+
+/// Live rows `r` holds as the engine counts them for `row_limit` (a partition with only a
+/// live static row counts as one), and the number of partitions with live data.
+pub fn live_counts(r: &ReadResult, now: LocalTime) -> (usize, usize) {
+    let mut rows = 0;
+    let mut parts = 0;
+    for p in &r.partitions {
+        let live = p
+            .rows
+            .iter()
+            .filter(|row| row_is_live(row, p.partition_deletion, now))
+            .count();
+        let static_live = p
+            .static_row
+            .as_ref()
+            .is_some_and(|s| row_is_live(s, p.partition_deletion, now));
+        if live > 0 || static_live {
+            parts += 1;
+            rows += live.max(1);
+        }
+    }
+    (rows, parts)
+}
+
+fn row_is_live(row: &Row, pdel: Option<DeletionTime>, now: LocalTime) -> bool {
+    let del = max_deletion(pdel, row.deletion);
+    row.liveness
+        .is_some_and(|l| !shadowed(l.timestamp, del) && ttl_live(&l.ttl, now))
+        || row
+            .cells
+            .iter()
+            .any(|c| !shadowed(c.timestamp, del) && cell_live(c, now))
+}
+
+#[cfg(test)]
+mod reconcile_tests {
+    use super::*;
+
+    fn cmd(raw: bool, row_limit: usize) -> ReadCommand {
+        ReadCommand {
+            table: TableId([1; 16]),
+            partitions: PartitionRange::Single {
+                token: 5,
+                key: Bytes::from_static(b"k"),
+            },
+            slices: Vec::new(),
+            reversed: false,
+            start_after_row: None,
+            row_limit,
+            per_partition_limit: usize::MAX,
+            partition_limit: usize::MAX,
+            include_tombstones: raw,
+            now: 100,
+        }
+    }
+
+    fn row(ck: &'static [u8], ts: i64, v: &'static [u8]) -> Row {
+        Row {
+            clustering: Bytes::from_static(ck),
+            liveness: Some(LivenessInfo {
+                timestamp: ts,
+                ttl: None,
+            }),
+            deletion: None,
+            complex_deletions: Vec::new(),
+            cells: vec![Cell {
+                column: 1,
+                path: None,
+                timestamp: ts,
+                value: CellValue::Live {
+                    value: Bytes::from_static(v),
+                    ttl: None,
+                },
+            }],
+        }
+    }
+
+    fn result(rows: Vec<Row>, pdel: Option<DeletionTime>) -> ReadResult {
+        ReadResult {
+            partitions: vec![PartitionData {
+                token: 5,
+                key: Bytes::from_static(b"k"),
+                partition_deletion: pdel,
+                range_tombstones: Vec::new(),
+                static_row: None,
+                rows,
+            }],
+            tombstones_scanned: 0,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn newest_value_and_deletions_win_and_limits_apply() {
+        let a = result(vec![row(b"a", 10, b"old"), row(b"b", 10, b"x")], None);
+        let b = result(vec![row(b"a", 20, b"new")], None);
+        let merged = reconcile_results(&cmd(false, 10), [a.clone(), b.clone()]);
+        let rows = &merged.partitions[0].rows;
+        assert_eq!(rows.len(), 2);
+        assert!(
+            matches!(&rows[0].cells[0].value, CellValue::Live { value, .. } if &value[..] == b"new")
+        );
+        assert_eq!(live_counts(&merged, 100), (2, 1));
+        // The limit is the command's, applied after the merge.
+        let one = reconcile_results(&cmd(false, 1), [a.clone(), b.clone()]);
+        assert_eq!(one.partitions[0].rows.len(), 1);
+        // A partition deletion on one replica shadows older data of the other.
+        let del = result(
+            Vec::new(),
+            Some(DeletionTime {
+                marked_for_delete_at: 15,
+                local_deletion_time: 1,
+            }),
+        );
+        let m = reconcile_results(&cmd(false, 10), [a.clone(), del.clone()]);
+        assert!(m.partitions.is_empty());
+        let raw = reconcile_results(&cmd(true, 10), [a, b, del]);
+        assert!(raw.partitions[0].partition_deletion.is_some());
+        assert_eq!(
+            raw.partitions[0].rows.len(),
+            1,
+            "only the row newer than the deletion"
+        );
+    }
+}

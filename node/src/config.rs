@@ -63,6 +63,14 @@ pub struct Config {
     pub skip_corrupt_commitlog_entries: bool,
     /// Bytes.
     pub native_transport_max_frame_size: u64,
+    /// Coordinator timeouts (ms) for writes, single-partition reads, range reads, TRUNCATE.
+    pub write_request_timeout_ms: u64,
+    pub read_request_timeout_ms: u64,
+    pub range_request_timeout_ms: u64,
+    pub truncate_request_timeout_ms: u64,
+    pub hinted_handoff_enabled: bool,
+    /// A host down longer than this gets no new hints; older hints are dropped at replay.
+    pub max_hint_window_ms: u64,
 }
 
 impl Default for Config {
@@ -319,6 +327,12 @@ struct Partial {
     tombstone_failure_threshold: Option<usize>,
     skip_corrupt_commitlog_entries: Option<bool>,
     native_transport_max_frame_size: Option<u64>,
+    write_request_timeout_ms: Option<u64>,
+    read_request_timeout_ms: Option<u64>,
+    range_request_timeout_ms: Option<u64>,
+    truncate_request_timeout_ms: Option<u64>,
+    hinted_handoff_enabled: Option<bool>,
+    max_hint_window_ms: Option<u64>,
 }
 
 impl Partial {
@@ -355,6 +369,12 @@ impl Partial {
             tombstone_failure_threshold,
             skip_corrupt_commitlog_entries,
             native_transport_max_frame_size,
+            write_request_timeout_ms,
+            read_request_timeout_ms,
+            range_request_timeout_ms,
+            truncate_request_timeout_ms,
+            hinted_handoff_enabled,
+            max_hint_window_ms,
         );
     }
 
@@ -473,6 +493,12 @@ impl Partial {
             tombstone_failure_threshold: self.tombstone_failure_threshold.unwrap_or(100_000),
             skip_corrupt_commitlog_entries: self.skip_corrupt_commitlog_entries.unwrap_or(false),
             native_transport_max_frame_size,
+            write_request_timeout_ms: self.write_request_timeout_ms.unwrap_or(2000),
+            read_request_timeout_ms: self.read_request_timeout_ms.unwrap_or(5000),
+            range_request_timeout_ms: self.range_request_timeout_ms.unwrap_or(10000),
+            truncate_request_timeout_ms: self.truncate_request_timeout_ms.unwrap_or(60000),
+            max_hint_window_ms: self.max_hint_window_ms.unwrap_or(10800000),
+            hinted_handoff_enabled: self.hinted_handoff_enabled.unwrap_or(true),
         })
     }
 }
@@ -748,10 +774,26 @@ pub const KNOWN_KEYS: &[&str] = &[
     "skip_corrupt_commitlog_entries",
     "native_transport_max_frame_size",
     "native_transport_max_frame_size_in_mb",
+    "write_request_timeout",
+    "write_request_timeout_in_ms",
+    "read_request_timeout",
+    "read_request_timeout_in_ms",
+    "range_request_timeout",
+    "range_request_timeout_in_ms",
+    "truncate_request_timeout",
+    "truncate_request_timeout_in_ms",
+    "max_hint_window",
+    "max_hint_window_in_ms",
+    "hinted_handoff_enabled",
 ];
 
 /// The new name and its legacy bare-number spelling; Cassandra refuses both at once.
 const RENAMED: &[(&str, &str)] = &[
+    ("write_request_timeout", "write_request_timeout_in_ms"),
+    ("read_request_timeout", "read_request_timeout_in_ms"),
+    ("range_request_timeout", "range_request_timeout_in_ms"),
+    ("truncate_request_timeout", "truncate_request_timeout_in_ms"),
+    ("max_hint_window", "max_hint_window_in_ms"),
     ("commitlog_sync_period", "commitlog_sync_period_in_ms"),
     (
         "commitlog_sync_group_window",
@@ -1099,6 +1141,35 @@ fn apply_key(p: &mut Partial, key: &str, v: &Yaml, warnings: &mut Vec<String>) -
         "skip_corrupt_commitlog_entries" => {
             p.skip_corrupt_commitlog_entries = Some(y_bool(key, v)?)
         }
+        "write_request_timeout" => {
+            p.write_request_timeout_ms = Some(duration_ms(key, &y_str(key, v)?)?)
+        }
+        "write_request_timeout_in_ms" => {
+            p.write_request_timeout_ms = Some(y_legacy_number(key, v, "milliseconds")?)
+        }
+        "read_request_timeout" => {
+            p.read_request_timeout_ms = Some(duration_ms(key, &y_str(key, v)?)?)
+        }
+        "read_request_timeout_in_ms" => {
+            p.read_request_timeout_ms = Some(y_legacy_number(key, v, "milliseconds")?)
+        }
+        "range_request_timeout" => {
+            p.range_request_timeout_ms = Some(duration_ms(key, &y_str(key, v)?)?)
+        }
+        "range_request_timeout_in_ms" => {
+            p.range_request_timeout_ms = Some(y_legacy_number(key, v, "milliseconds")?)
+        }
+        "truncate_request_timeout" => {
+            p.truncate_request_timeout_ms = Some(duration_ms(key, &y_str(key, v)?)?)
+        }
+        "truncate_request_timeout_in_ms" => {
+            p.truncate_request_timeout_ms = Some(y_legacy_number(key, v, "milliseconds")?)
+        }
+        "max_hint_window" => p.max_hint_window_ms = Some(duration_ms(key, &y_str(key, v)?)?),
+        "max_hint_window_in_ms" => {
+            p.max_hint_window_ms = Some(y_legacy_number(key, v, "milliseconds")?)
+        }
+        "hinted_handoff_enabled" => p.hinted_handoff_enabled = Some(y_bool(key, v)?),
         "native_transport_max_frame_size" => {
             p.native_transport_max_frame_size = Some(data_size(key, &y_str(key, v)?)?)
         }
@@ -1341,7 +1412,6 @@ pub(crate) const IGNORED_CASSANDRA_KEYS: &[&str] = &[
     "heap_dump_path",
     "hint_window_persistent_enabled",
     "hinted_handoff_disabled_datacenters",
-    "hinted_handoff_enabled",
     "hinted_handoff_throttle",
     "hinted_handoff_throttle_in_kb",
     "hints_compression",
@@ -1422,8 +1492,6 @@ pub(crate) const IGNORED_CASSANDRA_KEYS: &[&str] = &[
     "materialized_views_per_table_warn_threshold",
     "max_comment_length",
     "max_concurrent_automatic_sstable_upgrades",
-    "max_hint_window",
-    "max_hint_window_in_ms",
     "max_hints_delivery_threads",
     "max_hints_file_size",
     "max_hints_file_size_in_mb",
@@ -1524,14 +1592,10 @@ pub(crate) const IGNORED_CASSANDRA_KEYS: &[&str] = &[
     "prefer_local_connections",
     "prepared_statements_cache_size",
     "prepared_statements_cache_size_mb",
-    "range_request_timeout",
-    "range_request_timeout_in_ms",
     "range_tombstone_list_growth_factor",
     "read_before_write_list_operations_enabled",
     "read_consistency_levels_disallowed",
     "read_consistency_levels_warned",
-    "read_request_timeout",
-    "read_request_timeout_in_ms",
     "read_thresholds_enabled",
     "reject_repair_compaction_threshold",
     "repair",
@@ -1639,8 +1703,6 @@ pub(crate) const IGNORED_CASSANDRA_KEYS: &[&str] = &[
     "trickle_fsync",
     "trickle_fsync_interval",
     "trickle_fsync_interval_in_kb",
-    "truncate_request_timeout",
-    "truncate_request_timeout_in_ms",
     "uncompressed_tables_enabled",
     "unlogged_batch_across_partitions_warn_threshold",
     "unset_training_min_frequency_enabled",
@@ -1666,8 +1728,6 @@ pub(crate) const IGNORED_CASSANDRA_KEYS: &[&str] = &[
     "windows_timer_interval",
     "write_consistency_levels_disallowed",
     "write_consistency_levels_warned",
-    "write_request_timeout",
-    "write_request_timeout_in_ms",
     "write_size_warn_threshold",
     "write_thresholds_enabled",
     "write_tombstone_warn_threshold",

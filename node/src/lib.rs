@@ -2,7 +2,9 @@
 
 pub mod cluster;
 pub mod config;
+pub mod coordinator;
 pub mod dispatch;
+pub mod hints;
 pub mod identity;
 pub mod logging;
 pub mod membership;
@@ -10,3 +12,4 @@ pub mod messaging;
 pub mod run;
 pub mod status;
 pub mod topology;
+pub mod wire;

@@ -3,7 +3,7 @@
 //! gossip SCHEMA and LOAD states kept current, run-time seeds from discovery, and the ring
 //! for the admin `/ring` endpoint and `shoal status` ([`ring_json`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +14,13 @@ use shoal_cql::protocol::Event;
 use shoal_engine::Engine;
 use shoal_gossip::gossiper::GossipEvent;
 use shoal_gossip::replication::{ReplicationStrategy, TokenMetadata};
-use shoal_gossip::ring::HostId;
+use shoal_gossip::ring::{HostId, HostInfo};
 use shoal_gossip::state::{AppKey, Status};
 use tokio::sync::{broadcast, watch};
 use tracing::{debug, info};
 
 use crate::cluster::{GossipService, PeerView};
+use crate::topology::{Topology, TopologyCell};
 
 /// system.peers from the gossip service.
 pub struct GossipView(pub Arc<GossipService>);
@@ -202,6 +203,79 @@ pub fn spawn_event_bridge(
             }
             let any_live = gossip.peers().iter().any(|p| p.alive);
             live_peer.send_if_modified(|v| std::mem::replace(v, any_live) != any_live);
+        }
+    });
+}
+
+/// The coordinator's view of the cluster from gossip: the ring of NORMAL/LEAVING hosts plus
+/// this node (which routes to itself from the first moment, before it announces NORMAL),
+/// and the hosts the failure detector holds alive.
+pub fn topology_of(
+    gossip: &GossipService,
+    local_info: &HostInfo,
+    local_tokens: &[i64],
+) -> Topology {
+    let (local, mut ring, alive) = gossip.view(|g| {
+        (
+            g.local().host_id,
+            g.ring(),
+            g.live_members().into_iter().collect::<HashSet<_>>(),
+        )
+    });
+    if ring.host(&local).is_none() {
+        // Only a token clash could refuse this; the local tokens then stay out of the ring
+        // and every request is routed to the peers that own them.
+        let _ = ring.set_host(local, local_info.clone(), local_tokens);
+    }
+    let mut alive = alive;
+    alive.insert(local);
+    Topology {
+        metadata: TokenMetadata::new(local, ring),
+        alive,
+    }
+}
+
+/// What decides whether a new snapshot differs: tokens, live hosts, addresses.
+type TopologyKey = (
+    Vec<(i64, HostId)>,
+    Vec<HostId>,
+    Vec<(HostId, std::net::SocketAddr)>,
+);
+
+/// Republishes the topology snapshot whenever gossip reports a change that can move the
+/// ring or liveness, and tells the coordinator (hints replay as soon as a host is back).
+pub fn spawn_topology_feed(
+    gossip: Arc<GossipService>,
+    cell: Arc<TopologyCell>,
+    local_info: HostInfo,
+    local_tokens: Vec<i64>,
+    on_change: Arc<dyn Fn() + Send + Sync>,
+) {
+    let mut rx = gossip.subscribe();
+    tokio::spawn(async move {
+        let mut last: Option<TopologyKey> = None;
+        loop {
+            match rx.recv().await {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+            let t = topology_of(&gossip, &local_info, &local_tokens);
+            let mut alive: Vec<HostId> = t.alive.iter().copied().collect();
+            alive.sort();
+            let addrs: Vec<(HostId, std::net::SocketAddr)> = t
+                .metadata
+                .ring()
+                .hosts()
+                .map(|(h, i)| (*h, i.addr))
+                .collect();
+            let key = (t.metadata.ring().tokens().to_vec(), alive, addrs);
+            // Heartbeats change state every second; rebuild placement only on real change.
+            if last.as_ref() == Some(&key) {
+                continue;
+            }
+            last = Some(key);
+            cell.set(t);
+            on_change();
         }
     });
 }

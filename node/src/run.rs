@@ -13,7 +13,7 @@ use shoal_cql::server::{self, ServerStats};
 use shoal_engine::{Engine, EngineConfig};
 use shoal_gossip::gossiper::LocalInfo;
 use shoal_gossip::internode::{Frame, MessageType};
-use shoal_gossip::ring::HostId;
+use shoal_gossip::ring::{HostId, HostInfo};
 use shoal_gossip::state::{AppKey, Status, format_tokens};
 use shoal_k8s::admin::{self, AdminState, NodeFacts};
 use shoal_k8s::discovery::{self, DiscoveryConfig, DnsResolver, Seed};
@@ -24,10 +24,12 @@ use tracing::{info, warn};
 
 use crate::cluster::GossipService;
 use crate::config::Config;
+use crate::coordinator::{self, CoordinatorConfig, ReplicaHandler};
 use crate::dispatch::{self, Dispatcher};
 use crate::identity;
 use crate::membership::{self, GossipView};
-use crate::messaging::{HandlerFuture, Messaging, MessagingConfig};
+use crate::messaging::{HandlerFuture, InboundHandler, Messaging, MessagingConfig};
+use crate::topology::{Topology, TopologyCell};
 
 /// Knobs that are Shoal's own (not cassandra.yaml keys).
 #[derive(Clone, Debug)]
@@ -252,6 +254,52 @@ pub async fn run_with(
         .await
         .map_err(|e| anyhow::anyhow!("setting up roles: {e}"))?;
     executor.set_cluster_view(Arc::new(GossipView(gossip.clone())));
+    // The coordinator: statements on replicated keyspaces go to their replicas at the
+    // requested consistency; this node answers its peers' data-path messages.
+    let local_info = HostInfo {
+        addr: storage_advertised,
+        dc: config.dc.clone(),
+        rack: config.rack.clone(),
+    };
+    let topology = TopologyCell::new(Topology::single(
+        HostId(*local.host_id.as_bytes()),
+        local_info.clone(),
+        &local.tokens,
+    ));
+    let (coordinator_stop, coordinator_stop_rx) = watch::channel(false);
+    let hints_gauge = metrics.clone();
+    let coordinator = coordinator::install(
+        &executor,
+        messaging.clone(),
+        topology.clone(),
+        &config.data_dir.join("hints"),
+        CoordinatorConfig::from_config(&config),
+        coordinator_stop_rx,
+        Some(Arc::new(move |n: u64| {
+            hints_gauge
+                .gauges
+                .hints_pending
+                .store(n as i64, Ordering::Relaxed)
+        })),
+    )
+    .context("opening the hints directory")?;
+    {
+        let replica = ReplicaHandler::new(executor.clone());
+        let handler: dispatch::Handler =
+            Arc::new(move |from: SocketAddr, frame: Frame| replica.handle(from, frame));
+        dispatcher.register_all(&ReplicaHandler::TYPES, handler);
+    }
+    topology.set(membership::topology_of(&gossip, &local_info, &local.tokens));
+    {
+        let c = coordinator.clone();
+        membership::spawn_topology_feed(
+            gossip.clone(),
+            topology.clone(),
+            local_info,
+            local.tokens.clone(),
+            Arc::new(move || c.topology_changed()),
+        );
+    }
     membership::spawn_schema_sync(gossip.clone(), executor.clone());
     membership::spawn_event_bridge(gossip.clone(), executor.clone(), live_peer);
     membership::spawn_load_publisher(gossip.clone(), engine.clone(), Duration::from_secs(10));
@@ -322,6 +370,7 @@ pub async fn run_with(
     // instead of waiting for the failure detector. The gossip loop sends it as it stops; the
     // flush waits for it to leave. Never decommission: a SIGTERM is a restart or a
     // reschedule, not a removal (§3 rule 9).
+    let _ = coordinator_stop.send(true);
     let _ = gossip_stop.send(true);
     let _ = gossip_task.await;
     if !messaging.flush(Duration::from_secs(1)).await {

@@ -578,17 +578,19 @@ fn unknown_key_is_an_error_naming_it() {
 fn ignored_cassandra_keys_warn_once() {
     let (c, w) = from_yaml(
         "cluster_name: x\nconcurrent_reads: 32\nhinted_handoff_enabled: true\n\
-         server_encryption_options:\n  internode_encryption: none\nmax_hint_window: 3h\n",
+         server_encryption_options:\n  internode_encryption: none\nmax_hint_window: 3h\n\
+         hints_flush_period_in_ms: 10000\n",
     )
     .unwrap();
     assert_eq!(c.cluster_name, "x");
     let ignored: Vec<_> = w.iter().filter(|w| w.contains("does not use")).collect();
     assert_eq!(ignored.len(), 1, "{w:?}");
+    // hinted_handoff_enabled and max_hint_window are honoured (the coordinator's hints).
+    assert!(!ignored[0].contains("hint_window"), "{}", ignored[0]);
     for k in [
         "concurrent_reads",
-        "hinted_handoff_enabled",
         "server_encryption_options",
-        "max_hint_window",
+        "hints_flush_period_in_ms",
     ] {
         assert!(ignored[0].contains(k), "{}", ignored[0]);
     }
@@ -794,4 +796,32 @@ drop_compact_storage_enabled: false
     assert_eq!(c.seeds, vec!["127.0.0.1:7000"]);
     assert!(c.listen_address.is_loopback());
     assert_eq!(w.len(), 1, "{w:?}");
+}
+
+#[test]
+fn coordinator_timeouts_and_hints() {
+    let (c, _) = from_yaml("cluster_name: x\n").unwrap();
+    assert_eq!(
+        (
+            c.write_request_timeout_ms,
+            c.read_request_timeout_ms,
+            c.range_request_timeout_ms,
+            c.truncate_request_timeout_ms,
+            c.hinted_handoff_enabled,
+            c.max_hint_window_ms
+        ),
+        (2000, 5000, 10_000, 60_000, true, 10_800_000)
+    );
+    let (c, _) = from_yaml(
+        "write_request_timeout_in_ms: 500\nread_request_timeout: 3s\nhinted_handoff_enabled: false\nmax_hint_window: 1h\n",
+    )
+    .unwrap();
+    assert_eq!(c.write_request_timeout_ms, 500);
+    assert_eq!(c.read_request_timeout_ms, 3000);
+    assert!(!c.hinted_handoff_enabled);
+    assert_eq!(c.max_hint_window_ms, 3_600_000);
+    assert!(
+        err_text("write_request_timeout: 1s\nwrite_request_timeout_in_ms: 1000\n")
+            .contains("write_request_timeout")
+    );
 }

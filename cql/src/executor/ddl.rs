@@ -1125,6 +1125,16 @@ fn truncate(
     keyspace: Option<&str>,
     name: &QualifiedName,
 ) -> CqlResult<()> {
+    let id = truncate_target(schema, keyspace, name)?;
+    ex.truncate_local(id)
+}
+
+/// The table a TRUNCATE names, validated (exists, not a system or virtual table).
+pub(crate) fn truncate_target(
+    schema: &Schema,
+    keyspace: Option<&str>,
+    name: &QualifiedName,
+) -> CqlResult<shoal_engine::TableId> {
     let (ks, table) = lookup_table(schema, keyspace, name)?;
     let table = table.ok_or_else(|| {
         CqlError::invalid(format!("Table '{}.{}' doesn't exist", ks.name, name.name))
@@ -1132,9 +1142,7 @@ fn truncate(
     if ks.is_system || table.source == TableSource::Virtual {
         return Err(not_modifiable(&ks.name));
     }
-    ex.engine()
-        .truncate(table.engine_id())
-        .map_err(|e| CqlError::Truncate(e.to_string()))
+    Ok(table.engine_id())
 }
 
 fn create_type(

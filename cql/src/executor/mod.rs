@@ -244,6 +244,13 @@ impl Executor {
         self.engine.read(cmd).map_err(engine_error)
     }
 
+    /// Truncates a table on this node only (a replica answering a TRUNCATE request).
+    pub fn truncate_local(&self, table: shoal_engine::TableId) -> CqlResult<()> {
+        self.engine
+            .truncate(table)
+            .map_err(|e| CqlError::Truncate(e.to_string()))
+    }
+
     /// Events for connections that sent REGISTER.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
@@ -595,6 +602,18 @@ impl Executor {
                 Ok(Outcome::new(ResultBody::Rows(paging::page_rows(
                     rows, params,
                 )?)))
+            }
+            Statement::Truncate(name) if self.coordinator.get().is_some() => {
+                let table = ddl::truncate_target(schema, keyspace, name)?;
+                match self.coordinator.get() {
+                    // Every node truncates, so the data is gone cluster-wide (and the call
+                    // fails while any node is down, as Cassandra's does).
+                    Some(c) if !is_node_local(schema, table) => {
+                        c.truncate(schema.clone(), table).await?
+                    }
+                    _ => self.truncate_local(table)?,
+                }
+                Ok(Outcome::new(ResultBody::Void))
             }
             s if crate::auth::statements::handles(s) => Ok(Outcome::new(
                 crate::auth::statements::execute(self, session, keyspace, s).await?,
