@@ -486,6 +486,10 @@ pub struct Cluster {
 
 impl Cluster {
     fn options(n: usize, extra: &[&str]) -> Vec<NodeOptions> {
+        Cluster::options_with(n, extra, None)
+    }
+
+    fn options_with(n: usize, extra: &[&str], yaml: Option<&str>) -> Vec<NodeOptions> {
         let ips: Vec<Ipv4Addr> = (0..n).map(|_| allocate_address()).collect();
         ips.iter()
             .map(|ip| {
@@ -494,10 +498,22 @@ impl Cluster {
                 NodeOptions {
                     address: Some(*ip),
                     extra_args,
+                    yaml: yaml.map(str::to_string),
                     ..Default::default()
                 }
             })
             .collect()
+    }
+
+    /// Like [`Cluster::start`], every node also reading the cassandra.yaml text `yaml`.
+    pub fn start_with_yaml(n: usize, extra: &[&str], yaml: &str) -> Cluster {
+        let nodes = Cluster::options_with(n, extra, Some(yaml))
+            .into_iter()
+            .map(Node::start)
+            .collect();
+        let c = Cluster { nodes };
+        c.wait_converged(Duration::from_secs(60));
+        c
     }
 
     /// Starts `n` nodes one after the other (each waits for CQL before the next starts),
