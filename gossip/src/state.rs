@@ -32,6 +32,9 @@ pub enum AppKey {
     Tokens,
     /// Native protocol address `ip:port` (system.peers_v2 `native_address`/`native_port`).
     NativeAddress,
+    /// The node's host name (a StatefulSet pod's `<set>-<ordinal>`): empty nodes order
+    /// their joins by it.
+    HostName,
     /// A key this version does not know.
     Unknown(u8),
 }
@@ -50,6 +53,7 @@ impl AppKey {
             AppKey::HostId => 8,
             AppKey::Tokens => 9,
             AppKey::NativeAddress => 10,
+            AppKey::HostName => 11,
             AppKey::Unknown(id) => id,
         }
     }
@@ -67,6 +71,7 @@ impl AppKey {
             8 => AppKey::HostId,
             9 => AppKey::Tokens,
             10 => AppKey::NativeAddress,
+            11 => AppKey::HostName,
             other => AppKey::Unknown(other),
         }
     }

@@ -97,6 +97,10 @@ pub fn allocate_tokens<R: Rng + ?Sized>(ring: &Ring, n: usize, rng: &mut R) -> V
         // by a narrow range is made up by later ones.
         let slice = target.saturating_sub(got) / (n - out.len()) as u128;
         let take = slice.clamp(1, width - 1);
+        // A little randomness (under 1/256 of the slice): two nodes that join against the
+        // same view of the ring do not pick identical tokens.
+        let take = take - rng.random_range(0..=take / 256);
+        let take = take.max(1);
         let mut t = start.wrapping_add(take as u64 as i64);
         if t == i64::MIN || taken.contains(&t) {
             t = t.wrapping_add(1);

@@ -32,6 +32,7 @@ pub struct PeerView {
     pub native_address: Option<String>,
     pub schema_version: Option<String>,
     pub release_version: Option<String>,
+    pub hostname: Option<String>,
 }
 
 /// The gossip service.
@@ -243,6 +244,7 @@ fn peer_view(g: &Gossiper, h: HostId, s: &shoal_gossip::state::EndpointState) ->
         native_address: s.get(AppKey::NativeAddress).map(str::to_string),
         schema_version: s.get(AppKey::Schema).map(str::to_string),
         release_version: s.get(AppKey::ReleaseVersion).map(str::to_string),
+        hostname: s.get(AppKey::HostName).map(str::to_string),
     }
 }
 

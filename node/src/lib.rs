@@ -6,6 +6,7 @@ pub mod coordinator;
 pub mod dispatch;
 pub mod hints;
 pub mod identity;
+pub mod joining;
 pub mod logging;
 pub mod membership;
 pub mod messaging;

@@ -428,6 +428,7 @@ mod tests {
             native_address: Some(format!("127.0.1.{n}:9042")),
             schema_version: Some("9d1c7c3a-0a3e-3c1b-8a8a-2b3b2a1d9e11".into()),
             release_version: Some("5.0.0-shoal".into()),
+            hostname: None,
         }
     }
 

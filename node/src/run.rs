@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::coordinator::{self, CoordinatorConfig, ReplicaHandler};
 use crate::dispatch::{self, Dispatcher};
 use crate::identity;
+use crate::joining;
 use crate::membership::{self, GossipView};
 use crate::messaging::{HandlerFuture, InboundHandler, Messaging, MessagingConfig};
 use crate::topology::{Topology, TopologyCell};
@@ -102,7 +103,10 @@ pub async fn run_with(
     let system_dir = config.data_dir.join("system");
     std::fs::create_dir_all(&system_dir)
         .with_context(|| format!("creating {}", system_dir.display()))?;
-    let local = identity::load_or_init(&config.data_dir, &config.cluster_name, config.num_tokens)?;
+    let identity_existed = identity::state_path(&config.data_dir).exists();
+    let mut local =
+        identity::load_or_init(&config.data_dir, &config.cluster_name, config.num_tokens)?;
+    let needs_join = joining::needs_join(&system_dir, identity_existed);
     info!(host_id = %local.host_id, tokens = local.tokens.len(), "node identity");
 
     let store = SchemaStore::new(&system_dir);
@@ -227,6 +231,7 @@ pub async fn run_with(
         SocketAddr::new(rpc_address, config.native_transport_port).to_string(),
     );
     gossip.set_local_state(AppKey::ReleaseVersion, RELEASE_VERSION);
+    gossip.set_local_state(AppKey::HostName, pod.hostname.clone());
     let (gossip_stop, gossip_stop_rx) = watch::channel(false);
     let gossip_task = tokio::spawn(gossip.clone().run(gossip_stop_rx));
     // Seed discovery merges the persisted peers with what the seed names resolve to, and
@@ -242,6 +247,28 @@ pub async fn run_with(
     ) {
         membership::spawn_seed_feed(gossip.clone(), discovered);
     }
+
+    // Founding or joining before serving anything (kubernetes.md §3 rules 4 and 5).
+    if needs_join {
+        lifecycle.advance(NodeState::Joining);
+    }
+    // No seed but itself (or none at all) and no persisted peer: a lone seed node.
+    let only_seed_is_self = gossip.persisted_peers().is_empty() && config.seeds.iter().all(|s| {
+        matches!(discovery::parse_seed(s, config.storage_port), Some(Seed::Addr(a)) if own_ips.contains(&a.ip()))
+    });
+    let joined = joining::join(
+        &gossip,
+        &mut local,
+        &identity::state_path(&config.data_dir),
+        &system_dir,
+        needs_join,
+        pod.pod.as_ref(),
+        only_seed_is_self,
+    )
+    .await?;
+    info!(?joined, tokens = local.tokens.len(), "membership settled");
+    let mut node = node;
+    node.tokens = local.tokens.clone();
 
     let mut auth = shoal_cql::auth::AuthConfig::new(&config.authenticator, &config.authorizer);
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());

@@ -239,7 +239,10 @@ fn simultaneous_start_forms_one_ring() {
         seen.sort();
         assert_eq!(seen, ids, "node {i}'s ring");
         assert!(v.iter().all(|m| m.tokens == 16), "{v:?}");
-        let owns: f64 = v.iter().map(|m| m.owns.expect("owns")).sum();
+        let owns: f64 = v
+            .iter()
+            .map(|m| m.owns.unwrap_or_else(|| panic!("owns missing in {v:?}")))
+            .sum();
         assert!(
             (owns - 1.0).abs() < 1e-6,
             "node {i}: ownership sums to {owns}"
