@@ -30,6 +30,8 @@ struct Node {
 struct Peers {
     me: usize,
     nodes: Arc<Mutex<Vec<Arc<Node>>>>,
+    /// Peers that are not nodes of this test (a stuck one).
+    extra: Arc<Mutex<Vec<SchemaPeer>>>,
 }
 
 impl SchemaPeers for Peers {
@@ -44,6 +46,7 @@ impl SchemaPeers for Peers {
                 alive: n.alive.load(Ordering::SeqCst),
                 schema_version: Some(n.ex.schema().version),
             })
+            .chain(self.extra.lock().unwrap().iter().cloned())
             .collect()
     }
 }
@@ -79,6 +82,15 @@ fn executor(dir: &std::path::Path, ip: IpAddr) -> Arc<Executor> {
 
 /// Starts `n` nodes with schema sync installed; the watcher runs with short delays.
 async fn cluster(n: usize, stop: &watch::Receiver<bool>) -> Vec<Arc<Node>> {
+    cluster_with(n, stop, Arc::default(), SchemaSyncConfig::default()).await
+}
+
+async fn cluster_with(
+    n: usize,
+    stop: &watch::Receiver<bool>,
+    extra: Arc<Mutex<Vec<SchemaPeer>>>,
+    base: SchemaSyncConfig,
+) -> Vec<Arc<Node>> {
     let nodes = Arc::new(Mutex::new(Vec::new()));
     let mut syncs = Vec::new();
     for i in 0..n {
@@ -103,11 +115,12 @@ async fn cluster(n: usize, stop: &watch::Receiver<bool>) -> Vec<Arc<Node>> {
         let peers = Arc::new(Peers {
             me: i,
             nodes: nodes.clone(),
+            extra: extra.clone(),
         });
         let config = SchemaSyncConfig {
             settle: Duration::from_millis(200),
             check_interval: Duration::from_millis(100),
-            ..Default::default()
+            ..base.clone()
         };
         // The handlers are already routed above; `install` would register them with the
         // node's dispatcher.
@@ -225,5 +238,58 @@ async fn a_node_down_during_ddl_catches_up() {
     assert!(agree(&nodes, Duration::from_secs(5)).await, "caught up");
     assert!(nodes[2].ex.schema().keyspace("ks").is_some());
     assert!(nodes[2].ex.schema().table("ks", "t").is_none());
+    stop_tx.send(true).unwrap();
+}
+
+/// Never answers a schema push: a peer gossip still reports alive but that is stuck.
+struct Stuck;
+
+impl InboundHandler for Stuck {
+    fn handle(&self, _from: SocketAddr, _frame: Frame) -> HandlerFuture {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            None
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_peer_delays_ddl_by_the_push_timeout_at_most() {
+    let (stop_tx, stop) = watch::channel(false);
+    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
+    let port = std::net::TcpListener::bind(SocketAddr::new(ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stuck_addr = SocketAddr::new(ip, port);
+    let _stuck = Messaging::start(
+        MessagingConfig::new(stuck_addr, stuck_addr),
+        Arc::new(Stuck),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let extra = Arc::new(Mutex::new(vec![SchemaPeer {
+        internode: stuck_addr,
+        alive: true,
+        schema_version: None,
+    }]));
+    let timeout = Duration::from_millis(500);
+    let config = SchemaSyncConfig {
+        push_timeout: timeout,
+        ..Default::default()
+    };
+    let nodes = cluster_with(2, &stop, extra, config).await;
+    let started = Instant::now();
+    q(&nodes[0].ex, KS).await;
+    let took = started.elapsed();
+    assert!(took >= timeout, "waited for the stuck peer: {took:?}");
+    assert!(
+        took < timeout * 3,
+        "but not longer than the push timeout: {took:?}"
+    );
+    // The healthy peer got it all the same.
+    assert_eq!(nodes[1].ex.schema().version, nodes[0].ex.schema().version);
     stop_tx.send(true).unwrap();
 }
