@@ -180,8 +180,15 @@ impl Executor {
     /// Persists `state`, swaps the snapshot and calls the listeners.
     fn install(&self, base: &Schema, mut state: SchemaState) -> CqlResult<Arc<Schema>> {
         state.expire(now_micros());
-        self.store.save_state(&state).map_err(CqlError::from)?;
-        let schema = Arc::new(schema_from_state(base, state));
+        self.install_built(schema_from_state(base, state))
+    }
+
+    /// [`Executor::install`] of a schema already built from its (expired) state.
+    fn install_built(&self, schema: Schema) -> CqlResult<Arc<Schema>> {
+        self.store
+            .save_state(&schema.state)
+            .map_err(CqlError::from)?;
+        let schema = Arc::new(schema);
         *self.schema.write().expect("schema lock") = schema.clone();
         // Prepared statements keep their AST and resolve names at execution; dropping the
         // cache forces clients to re-prepare so result metadata is never stale.
@@ -202,11 +209,13 @@ impl Executor {
             .map_err(|e| CqlError::server(format!("schema from a peer is unreadable: {e}")))?;
         let _guard = self.ddl_guard();
         let old = self.schema();
-        let merged = old.state.merge(&remote);
+        let mut merged = old.state.merge(&remote);
         if merged == *old.state {
             return Ok(false);
         }
-        let preview = schema_from_state(&old, merged.clone());
+        merged.expire(now_micros());
+        // Built once: materializing and digesting is the costly part of a merge.
+        let preview = schema_from_state(&old, merged);
         let before = stored(&old);
         let after = stored(&preview);
         let mut complete = Vec::new();
@@ -226,7 +235,7 @@ impl Executor {
                 }
             }
         }
-        let schema = self.install(&old, merged)?;
+        let schema = self.install_built(preview)?;
         // A table new to this node has no rows here: its indexes are complete. Recorded
         // after the schema names them; a crash in between only costs an empty rebuild.
         for iid in complete {
