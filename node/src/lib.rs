@@ -11,6 +11,7 @@ pub mod logging;
 pub mod membership;
 pub mod messaging;
 pub mod run;
+pub mod schema_sync;
 pub mod status;
 pub mod topology;
 pub mod wire;

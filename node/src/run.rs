@@ -30,6 +30,7 @@ use crate::identity;
 use crate::joining;
 use crate::membership::{self, GossipView};
 use crate::messaging::{HandlerFuture, InboundHandler, Messaging, MessagingConfig};
+use crate::schema_sync::{self, SchemaSyncConfig};
 use crate::topology::{Topology, TopologyCell};
 
 /// Knobs that are Shoal's own (not cassandra.yaml keys).
@@ -328,6 +329,15 @@ pub async fn run_with(
         );
     }
     membership::spawn_schema_sync(gossip.clone(), executor.clone());
+    // DDL pushes to live peers and waits for them; differing gossiped versions are pulled.
+    schema_sync::install(
+        &executor,
+        messaging.clone(),
+        gossip.clone(),
+        SchemaSyncConfig::default(),
+        |t, h| dispatcher.register(t, h),
+        messaging_stop.subscribe(),
+    );
     membership::spawn_event_bridge(gossip.clone(), executor.clone(), live_peer);
     membership::spawn_load_publisher(gossip.clone(), engine.clone(), Duration::from_secs(10));
     spawn_member_gauges(gossip.clone(), metrics.clone());

@@ -525,7 +525,7 @@ pub fn build(ex: &Executor, table: &TableDef, index: &IndexDef) -> CqlResult<()>
     }
 }
 
-fn index_options(table: &TableDef) -> TableOptions {
+pub(crate) fn index_options(table: &TableDef) -> TableOptions {
     TableOptions {
         default_time_to_live: 0,
         ..super::ddl::engine_options(table)
@@ -569,7 +569,7 @@ pub fn mark_built(ex: &Executor, id: TableId) -> CqlResult<()> {
     set_built(ex, id, true)
 }
 
-fn set_built(ex: &Executor, id: TableId, built: bool) -> CqlResult<()> {
+pub(crate) fn set_built(ex: &Executor, id: TableId, built: bool) -> CqlResult<()> {
     let mut ids = built_ids(ex);
     if built {
         ids.insert(id_hex(id));

@@ -9,6 +9,7 @@ pub mod lwt;
 pub mod modify;
 pub mod paging;
 pub mod restrictions;
+pub mod schema_sync;
 pub mod select;
 pub mod system_views;
 pub mod trace;
@@ -125,6 +126,8 @@ pub struct Executor {
     coordinator: std::sync::OnceLock<Arc<dyn Coordinator>>,
     /// The other nodes (system.peers); unset on a node without gossip.
     cluster_view: std::sync::OnceLock<Arc<dyn crate::cluster_view::ClusterView>>,
+    /// Schema propagation hooks (`schema_sync`).
+    sync: schema_sync::SyncHooks,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -151,6 +154,7 @@ impl Executor {
             auth: crate::auth::Auth::new(crate::auth::AuthConfig::default()),
             coordinator: std::sync::OnceLock::new(),
             cluster_view: std::sync::OnceLock::new(),
+            sync: Default::default(),
         };
         if let Err(e) = index::rebuild_unfinished(&ex) {
             tracing::error!("rebuilding secondary indexes: {e}");
@@ -182,8 +186,12 @@ impl Executor {
 
     /// Reads the persisted schema and adds the built-in keyspaces.
     pub fn load_schema(store: &SchemaStore) -> CqlResult<Schema> {
-        let user = store.load().map_err(crate::schema::persist::load_error)?;
-        Ok(build_schema(user))
+        let state = store
+            .load_state()
+            .map_err(crate::schema::persist::load_error)?;
+        let mut schema = build_schema(state.materialize());
+        schema.state = Arc::new(state);
+        Ok(schema)
     }
 
     pub fn schema(&self) -> Arc<Schema> {
@@ -621,6 +629,9 @@ impl Executor {
             other => {
                 let change = ddl::execute(self, keyspace, other, bound)?;
                 if let Some(c) = &change {
+                    // Peers have the change (or the bounded wait ended) before the client
+                    // hears of it, so it can use the new schema through any node at once.
+                    self.announce_schema().await;
                     self.auth
                         .after_schema_change(self, session.user.as_deref(), c)
                         .await?;
@@ -664,28 +675,8 @@ impl Executor {
     }
 
     /// Installs a new schema snapshot after persisting it, and announces the change.
-    pub(crate) fn commit_schema(&self, mut new: Schema, change: &SchemaChange) -> CqlResult<()> {
-        self.store
-            .save(
-                new.keyspaces
-                    .values()
-                    .filter(|k| !k.is_system)
-                    .map(|k| k.as_ref()),
-            )
-            .map_err(CqlError::from)?;
-        new.version = crate::schema::persist::schema_digest(
-            new.keyspaces
-                .values()
-                .filter(|k| !k.is_system)
-                .map(|k| k.as_ref()),
-        );
-        new.reindex();
-        *self.schema.write().expect("schema lock") = Arc::new(new);
-        // Prepared statements keep their AST and resolve names at execution; dropping the
-        // cache forces clients to re-prepare so result metadata is never stale.
-        self.prepared.write().expect("prepared lock").clear();
-        let _ = self.events.send(Event::SchemaChange(change.clone()));
-        Ok(())
+    pub(crate) fn commit_schema(&self, new: Schema, change: &SchemaChange) -> CqlResult<()> {
+        self.commit_local(new, change)
     }
 
     pub(crate) fn ddl_guard(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -756,6 +747,7 @@ fn result_metadata_id(m: &RowsMetadata) -> Bytes {
 /// The schema with the built-in keyspaces added to the user's.
 pub fn build_schema(user: Vec<KeyspaceDef>) -> Schema {
     let version = crate::schema::persist::schema_digest(user.iter());
+    let state = crate::schema::merge::SchemaState::from_keyspaces(user.iter());
     let mut keyspaces = std::collections::BTreeMap::new();
     for ks in crate::schema::system::system_keyspaces() {
         keyspaces.insert(ks.name.clone(), Arc::new(ks));
@@ -766,6 +758,7 @@ pub fn build_schema(user: Vec<KeyspaceDef>) -> Schema {
     let mut schema = Schema {
         keyspaces,
         version,
+        state: Arc::new(state),
         ..Default::default()
     };
     schema.reindex();

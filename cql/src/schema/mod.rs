@@ -5,6 +5,7 @@
 //! never lock: a statement resolves names against the snapshot it started with.
 
 pub mod describe;
+pub mod merge;
 pub mod persist;
 pub mod rows;
 pub mod system;
@@ -283,6 +284,9 @@ pub struct Schema {
     /// Stored tables by engine id, for the write and read paths that start from a
     /// mutation or command. Rebuilt by [`Schema::reindex`] whenever keyspaces change.
     pub by_engine_id: std::collections::HashMap<TableId, Arc<TableDef>>,
+    /// The user schema with its change timestamps and drops: what is persisted and
+    /// exchanged between nodes. The user keyspaces above are its materialization.
+    pub state: Arc<merge::SchemaState>,
 }
 
 impl Schema {

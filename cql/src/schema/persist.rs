@@ -15,13 +15,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::merge::{Entry, SchemaState};
 use super::{ColumnDef, ColumnKind, IndexDef, KeyspaceDef, TableDef, TableParams, TableSource};
 use crate::error::CqlError;
 use crate::parser::ast::Order;
 use crate::types::{CqlType, UdtDef};
 
 const MAGIC: &[u8; 8] = b"SHOALSCM";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
 /// Errors reading or writing the schema file.
@@ -62,67 +63,28 @@ impl SchemaStore {
         self.dir.join("schema.db")
     }
 
-    /// Loads the user keyspaces; an absent file is an empty schema.
-    pub fn load(&self) -> Result<Vec<KeyspaceDef>, PersistError> {
+    /// Loads the user schema with its history; an absent file is an empty schema.
+    pub fn load_state(&self) -> Result<SchemaState, PersistError> {
         let path = self.path();
         let data = match fs::read(&path) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SchemaState::default()),
             Err(source) => return Err(PersistError::Io { path, source }),
         };
-        let corrupt = |reason: String| PersistError::Corrupt {
-            path: path.clone(),
-            reason,
-        };
-        if data.len() < HEADER_LEN || &data[..8] != MAGIC {
-            return Err(corrupt("bad magic bytes or short header".into()));
-        }
-        let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
-            return Err(corrupt(format!("unsupported format version {version}")));
-        }
-        let len = u64::from_le_bytes(data[12..20].try_into().expect("8 bytes"));
-        let crc = u32::from_le_bytes(data[20..24].try_into().expect("4 bytes"));
-        let payload = &data[HEADER_LEN..];
-        if payload.len() as u64 != len {
-            return Err(corrupt(format!(
-                "payload is {} bytes, header says {len}",
-                payload.len()
-            )));
-        }
-        if crc32fast::hash(payload) != crc {
-            return Err(corrupt("checksum mismatch".into()));
-        }
-        let dto: SchemaDto =
-            serde_json::from_slice(payload).map_err(|e| corrupt(format!("bad payload: {e}")))?;
-        Ok(dto
-            .keyspaces
-            .into_iter()
-            .map(KeyspaceDto::into_def)
-            .collect())
+        decode_state(&data).map_err(|e| PersistError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })
     }
 
-    /// Atomically replaces the file with `keyspaces` (the user keyspaces).
-    pub fn save<'a>(
-        &self,
-        keyspaces: impl Iterator<Item = &'a KeyspaceDef>,
-    ) -> Result<(), PersistError> {
+    /// Atomically replaces the file with `state`.
+    pub fn save_state(&self, state: &SchemaState) -> Result<(), PersistError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| PersistError::Io { path, source }
         };
         fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let dto = SchemaDto {
-            keyspaces: keyspaces.map(KeyspaceDto::from_def).collect(),
-        };
-        let payload = serde_json::to_vec(&dto).expect("schema serializes");
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
-
+        let out = encode_state(state);
         let tmp = self.dir.join("schema.db.tmp");
         {
             let mut f = OpenOptions::new()
@@ -141,6 +103,88 @@ impl SchemaStore {
             .map_err(io(&self.dir))?;
         Ok(())
     }
+}
+
+/// Why bytes are not a schema (file or SCHEMA_PUSH / SCHEMA_PULL payload).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormatError {
+    #[error("bad magic bytes or short header")]
+    BadHeader,
+    #[error("unsupported format version {0}")]
+    Version(u32),
+    #[error("payload is {actual} bytes, header says {header}")]
+    Length { actual: usize, header: u64 },
+    #[error("checksum mismatch")]
+    Checksum,
+    #[error("bad payload: {0}")]
+    Payload(String),
+}
+
+/// The schema in its file format (`docs/formats/schema.md`), also what nodes exchange.
+pub fn encode_state(state: &SchemaState) -> Vec<u8> {
+    let payload = serde_json::to_vec(&StateDto::from_state(state)).expect("schema serializes");
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Reads format 2, and format 1 (no history: everything live at timestamp 0).
+pub fn decode_state(data: &[u8]) -> Result<SchemaState, FormatError> {
+    if data.len() < HEADER_LEN || &data[..8] != MAGIC {
+        return Err(FormatError::BadHeader);
+    }
+    let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
+    if version != 1 && version != FORMAT_VERSION {
+        return Err(FormatError::Version(version));
+    }
+    let len = u64::from_le_bytes(data[12..20].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(data[20..24].try_into().expect("4 bytes"));
+    let payload = &data[HEADER_LEN..];
+    if payload.len() as u64 != len {
+        return Err(FormatError::Length {
+            actual: payload.len(),
+            header: len,
+        });
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err(FormatError::Checksum);
+    }
+    let bad = |e: serde_json::Error| FormatError::Payload(e.to_string());
+    if version == 1 {
+        let dto: SchemaDto = serde_json::from_slice(payload).map_err(bad)?;
+        let keyspaces: Vec<KeyspaceDef> = dto
+            .keyspaces
+            .into_iter()
+            .map(KeyspaceDto::into_def)
+            .collect();
+        return Ok(SchemaState::from_keyspaces(keyspaces.iter()));
+    }
+    let dto: StateDto = serde_json::from_slice(payload).map_err(bad)?;
+    Ok(dto.into_state())
+}
+
+fn md5_of(value: &impl Serialize) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(serde_json::to_vec(value).expect("schema serializes")).into()
+}
+
+/// Digest of a keyspace's properties, to break timestamp ties deterministically.
+pub fn keyspace_props_digest(ks: &KeyspaceDef) -> [u8; 16] {
+    md5_of(&(&ks.replication, ks.durable_writes))
+}
+
+/// Digest of a table definition, to break timestamp ties deterministically.
+pub fn table_digest(t: &TableDef) -> [u8; 16] {
+    md5_of(&TableDto::from_def(t))
+}
+
+/// Digest of a user type, to break timestamp ties deterministically.
+pub fn udt_digest(u: &UdtDef) -> [u8; 16] {
+    md5_of(&UdtDto::from_def(u))
 }
 
 /// A digest of the user schema as a UUID, equal on nodes with equal schemas.
@@ -164,6 +208,161 @@ pub fn load_error(e: PersistError) -> CqlError {
 #[derive(Serialize, Deserialize)]
 struct SchemaDto {
     keyspaces: Vec<KeyspaceDto>,
+}
+
+/// Format 2: every register of [`SchemaState`] with its timestamp (`docs/formats/schema.md`).
+#[derive(Serialize, Deserialize)]
+struct StateDto {
+    keyspaces: Vec<KeyspaceV2>,
+    tables: Vec<TableV2>,
+    types: Vec<TypeV2>,
+    tombstones: Vec<TombstoneDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyspaceV2 {
+    name: String,
+    timestamp: i64,
+    replication: BTreeMap<String, String>,
+    durable_writes: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TableV2 {
+    keyspace: String,
+    timestamp: i64,
+    #[serde(flatten)]
+    table: TableDto,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TypeV2 {
+    keyspace: String,
+    timestamp: i64,
+    #[serde(flatten)]
+    udt: UdtDto,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TombstoneDto {
+    /// `keyspace`, `table` or `type`.
+    kind: String,
+    keyspace: String,
+    /// Empty for a keyspace.
+    name: String,
+    timestamp: i64,
+}
+
+impl StateDto {
+    fn from_state(s: &SchemaState) -> StateDto {
+        let mut tombstones = Vec::new();
+        let mut dead = |kind: &str, keyspace: &str, name: &str, ts: i64| {
+            tombstones.push(TombstoneDto {
+                kind: kind.into(),
+                keyspace: keyspace.into(),
+                name: name.into(),
+                timestamp: ts,
+            })
+        };
+        let mut keyspaces = Vec::new();
+        for (name, e) in &s.keyspaces {
+            match e {
+                Entry::Live { ts, def } => keyspaces.push(KeyspaceV2 {
+                    name: name.clone(),
+                    timestamp: *ts,
+                    replication: def.replication.clone(),
+                    durable_writes: def.durable_writes,
+                }),
+                Entry::Dead { ts } => dead("keyspace", name, "", *ts),
+            }
+        }
+        let mut tables = Vec::new();
+        for ((ks, name), e) in &s.tables {
+            match e {
+                Entry::Live { ts, def } => tables.push(TableV2 {
+                    keyspace: ks.clone(),
+                    timestamp: *ts,
+                    table: TableDto::from_def(def),
+                }),
+                Entry::Dead { ts } => dead("table", ks, name, *ts),
+            }
+        }
+        let mut types = Vec::new();
+        for ((ks, name), e) in &s.types {
+            match e {
+                Entry::Live { ts, def } => types.push(TypeV2 {
+                    keyspace: ks.clone(),
+                    timestamp: *ts,
+                    udt: UdtDto::from_def(def),
+                }),
+                Entry::Dead { ts } => dead("type", ks, name, *ts),
+            }
+        }
+        StateDto {
+            keyspaces,
+            tables,
+            types,
+            tombstones,
+        }
+    }
+
+    fn into_state(self) -> SchemaState {
+        let mut s = SchemaState::default();
+        for k in self.keyspaces {
+            let def = KeyspaceDef {
+                name: k.name.clone(),
+                replication: k.replication,
+                durable_writes: k.durable_writes,
+                tables: BTreeMap::new(),
+                types: BTreeMap::new(),
+                is_system: false,
+            };
+            s.keyspaces.insert(
+                k.name,
+                Entry::Live {
+                    ts: k.timestamp,
+                    def: Arc::new(def),
+                },
+            );
+        }
+        for t in self.tables {
+            let def = t.table.into_def(&t.keyspace);
+            s.tables.insert(
+                (t.keyspace, def.name.clone()),
+                Entry::Live {
+                    ts: t.timestamp,
+                    def: Arc::new(def),
+                },
+            );
+        }
+        for t in self.types {
+            let def = t.udt.into_def(&t.keyspace);
+            s.types.insert(
+                (t.keyspace, def.name.clone()),
+                Entry::Live {
+                    ts: t.timestamp,
+                    def: Arc::new(def),
+                },
+            );
+        }
+        for d in self.tombstones {
+            match d.kind.as_str() {
+                "keyspace" => {
+                    s.keyspaces
+                        .insert(d.keyspace, Entry::Dead { ts: d.timestamp });
+                }
+                "table" => {
+                    s.tables
+                        .insert((d.keyspace, d.name), Entry::Dead { ts: d.timestamp });
+                }
+                _ => {
+                    s.types
+                        .insert((d.keyspace, d.name), Entry::Dead { ts: d.timestamp });
+                }
+            }
+        }
+        s
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -390,24 +589,38 @@ fn kind_from_str(s: &str) -> ColumnKind {
     }
 }
 
+impl UdtDto {
+    fn from_def(u: &UdtDef) -> UdtDto {
+        UdtDto {
+            name: u.name.clone(),
+            fields: u
+                .fields
+                .iter()
+                .map(|(n, t)| (n.clone(), TypeDto::from_type(t)))
+                .collect(),
+        }
+    }
+
+    fn into_def(self, keyspace: &str) -> UdtDef {
+        UdtDef {
+            keyspace: keyspace.to_string(),
+            name: self.name,
+            fields: self
+                .fields
+                .into_iter()
+                .map(|(n, t)| (n, t.into_type()))
+                .collect(),
+        }
+    }
+}
+
 impl KeyspaceDto {
     fn from_def(ks: &KeyspaceDef) -> KeyspaceDto {
         KeyspaceDto {
             name: ks.name.clone(),
             replication: ks.replication.clone(),
             durable_writes: ks.durable_writes,
-            types: ks
-                .types
-                .values()
-                .map(|u| UdtDto {
-                    name: u.name.clone(),
-                    fields: u
-                        .fields
-                        .iter()
-                        .map(|(n, t)| (n.clone(), TypeDto::from_type(t)))
-                        .collect(),
-                })
-                .collect(),
+            types: ks.types.values().map(|u| UdtDto::from_def(u)).collect(),
             tables: ks.tables.values().map(|t| TableDto::from_def(t)).collect(),
         }
     }
@@ -418,18 +631,7 @@ impl KeyspaceDto {
             types: self
                 .types
                 .into_iter()
-                .map(|u| {
-                    let def = UdtDef {
-                        keyspace: name.clone(),
-                        name: u.name.clone(),
-                        fields: u
-                            .fields
-                            .into_iter()
-                            .map(|(n, t)| (n, t.into_type()))
-                            .collect(),
-                    };
-                    (u.name, Arc::new(def))
-                })
+                .map(|u| (u.name.clone(), Arc::new(u.into_def(&name))))
                 .collect(),
             tables: self
                 .tables
@@ -651,28 +853,76 @@ mod tests {
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = SchemaStore::new(dir.path());
-        assert!(store.load().unwrap().is_empty());
+        assert_eq!(store.load_state().unwrap(), SchemaState::default());
         let ks = sample();
-        store.save(std::iter::once(&ks)).unwrap();
-        let loaded = store.load().unwrap();
-        assert_eq!(loaded, vec![ks.clone()]);
-        assert_eq!(
-            schema_digest(loaded.iter()),
-            schema_digest(std::iter::once(&ks))
+        let mut state = SchemaState::from_keyspaces(std::iter::once(&ks)).apply_local(
+            std::iter::once(&KeyspaceDef {
+                tables: BTreeMap::new(),
+                ..ks.clone()
+            }),
+            42,
         );
+        // A tombstone and a live table whose keyspace is gone both survive a round trip.
+        state.tables.insert(
+            ("gone".into(), "orphan".into()),
+            Entry::Live {
+                ts: 7,
+                def: Arc::new(TableDef {
+                    keyspace: "gone".into(),
+                    name: "orphan".into(),
+                    ..(*ks.tables["t"]).clone()
+                }),
+            },
+        );
+        store.save_state(&state).unwrap();
+        let loaded = store.load_state().unwrap();
+        assert_eq!(loaded, state);
+        assert!(matches!(
+            loaded.tables[&("ks".to_string(), "t".to_string())],
+            Entry::Dead { ts: 42 }
+        ));
+        let ks_only = loaded.materialize();
+        assert_eq!(
+            schema_digest(ks_only.iter()),
+            schema_digest(state.materialize().iter())
+        );
+    }
+
+    /// A file written before history existed (format 1) loads with every object live at
+    /// timestamp 0.
+    #[test]
+    fn reads_format_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = sample();
+        let payload = serde_json::to_vec(&SchemaDto {
+            keyspaces: vec![KeyspaceDto::from_def(&ks)],
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        fs::write(dir.path().join("schema.db"), &out).unwrap();
+        let state = SchemaStore::new(dir.path()).load_state().unwrap();
+        assert_eq!(state.materialize(), vec![ks]);
+        assert!(state.tables.values().all(|e| e.ts() == 0));
     }
 
     #[test]
     fn corruption_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let store = SchemaStore::new(dir.path());
-        store.save(std::iter::once(&sample())).unwrap();
+        store
+            .save_state(&SchemaState::from_keyspaces(std::iter::once(&sample())))
+            .unwrap();
         let path = dir.path().join("schema.db");
         let mut bytes = fs::read(&path).unwrap();
         let n = bytes.len();
         bytes[n - 5] ^= 0x40;
         fs::write(&path, &bytes).unwrap();
-        let err = store.load().unwrap_err();
+        let err = store.load_state().unwrap_err();
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
     }
 }

@@ -1,0 +1,49 @@
+"""Schema agreement seen by the Python driver after DDL on a three-node cluster."""
+
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra.policies import DCAwareRoundRobinPolicy, WhiteListRoundRobinPolicy
+
+from conftest import unique_keyspace
+from test_cluster import three_nodes  # noqa: F401  (the module-scoped cluster fixture)
+
+
+def connect(node, only=False):
+    policy = WhiteListRoundRobinPolicy([node.host]) if only else DCAwareRoundRobinPolicy()
+    profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=30)
+    cluster = Cluster(
+        contact_points=[node.host],
+        port=node.port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=10,
+        control_connection_timeout=10,
+    )
+    return cluster, cluster.connect()
+
+
+def test_driver_sees_schema_agreement_after_ddl(three_nodes):  # noqa: F811
+    cluster, session = connect(three_nodes[0])
+    try:
+        ks = unique_keyspace()
+        rs = session.execute(
+            f"CREATE KEYSPACE {ks} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        # The driver waited for system.local and system.peers to report one version.
+        assert rs.response_future.is_schema_agreed
+        rs = session.execute(f"CREATE TABLE {ks}.t (k int PRIMARY KEY, v text)")
+        assert rs.response_future.is_schema_agreed
+        assert cluster.control_connection.wait_for_schema_agreement()
+        assert ks in cluster.metadata.keyspaces
+        assert "t" in cluster.metadata.keyspaces[ks].tables
+        versions = {session.execute("SELECT schema_version FROM system.local").one()[0]}
+        versions |= {r.schema_version for r in session.execute("SELECT schema_version FROM system.peers")}
+        assert len(versions) == 1, versions
+    finally:
+        cluster.shutdown()
+    # Usable at once through the third node alone.
+    cluster, session = connect(three_nodes[2], only=True)
+    try:
+        session.execute(f"INSERT INTO {ks}.t (k, v) VALUES (1, 'x')")
+        assert session.execute(f"SELECT v FROM {ks}.t WHERE k = 1").one().v == "x"
+    finally:
+        cluster.shutdown()
