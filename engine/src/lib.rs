@@ -263,6 +263,17 @@ struct Completion {
 /// The callback of [`Engine::apply`].
 pub type OnDurable = Box<dyn FnOnce(Result<()>) + Send>;
 
+/// What a writer should do after [`Engine::apply_deferred`] when flushing falls behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteDelay {
+    /// Memtables are within bounds.
+    None,
+    /// Memtables are in the soft zone: hold back this long before acknowledging.
+    Sleep(std::time::Duration),
+    /// Memtables are over the hard limit: wait for a flush ([`Engine::wait_for_flush`]).
+    WaitForFlush,
+}
+
 impl Completion {
     fn new(cb: OnDurable) -> Completion {
         Completion {
@@ -560,19 +571,40 @@ impl Engine {
     /// particular, must not call `apply_sync`). If this returns an error, nothing was applied
     /// and `on_durable` is never called.
     pub fn apply(&self, mutations: Vec<Mutation>, on_durable: OnDurable) -> Result<()> {
+        match self.apply_deferred(mutations, on_durable)? {
+            WriteDelay::None => {}
+            WriteDelay::Sleep(d) => std::thread::sleep(d),
+            WriteDelay::WaitForFlush => self.wait_for_flush(),
+        }
+        Ok(())
+    }
+
+    /// [`Engine::apply`] for callers that must not block their thread (async runtimes):
+    /// instead of sleeping when flushing falls behind, it says how long the writer should
+    /// hold back before its next write (or that it should wait for a flush, blocking, with
+    /// [`Engine::wait_for_flush`] on a thread that may block).
+    pub fn apply_deferred(
+        &self,
+        mutations: Vec<Mutation>,
+        on_durable: OnDurable,
+    ) -> Result<WriteDelay> {
         let (need_flush, entry_len) = self.inner.apply(mutations, on_durable)?;
-        if need_flush
-            && let Some((tx, _)) = &*self.flusher.lock().unwrap_or_else(|p| p.into_inner())
-        {
+        if need_flush {
+            self.request_flush();
+        }
+        Ok(self.inner.write_delay(entry_len))
+    }
+
+    /// Blocks until memtables are back under the hard limit (see [`WriteDelay`]).
+    pub fn wait_for_flush(&self) {
+        self.inner.wait_for_flush(|| self.request_flush());
+    }
+
+    fn request_flush(&self) {
+        if let Some((tx, _)) = &*self.flusher.lock().unwrap_or_else(|p| p.into_inner()) {
             // A flush already requested covers this one.
             let _ = tx.try_send(());
         }
-        self.inner.throttle(entry_len, || {
-            if let Some((tx, _)) = &*self.flusher.lock().unwrap_or_else(|p| p.into_inner()) {
-                let _ = tx.try_send(());
-            }
-        });
-        Ok(())
     }
 
     /// Blocking convenience: apply and wait for durability.
@@ -1054,24 +1086,35 @@ impl Inner {
     /// Blocks the calling writer while memtables exceed their throttle limit, until flushes
     /// bring them back under it: writes slow down to the flush rate instead of failing or
     /// exhausting memory.
-    fn throttle(&self, entry_len: u64, request_flush: impl Fn()) {
-        let limit = self
-            .config
-            .memtable_space_bytes
-            .saturating_mul(self.tuning.write_throttle_factor.max(1));
+    /// How a writer is held back when flushing falls behind. Soft zone, from three
+    /// quarters of the hard limit: each write is delayed as if writes were capped at
+    /// `delayed_write_rate`, so a flush that falls behind slows writers a little at a time
+    /// instead of stopping them all at the hard limit.
+    fn write_delay(&self, entry_len: u64) -> WriteDelay {
+        let limit = self.hard_limit();
         let bytes = self.memtable_bytes();
-        // Soft zone, from three quarters of the hard limit: each write is delayed as if
-        // writes were capped at `delayed_write_rate`, so a flush that falls behind slows
-        // writers a little at a time instead of stopping them all at the hard limit.
         let soft = limit / 4 * 3;
         if bytes > soft && bytes <= limit && self.tuning.delayed_write_rate_bytes_per_sec > 0 {
             let micros =
                 entry_len.saturating_mul(1_000_000) / self.tuning.delayed_write_rate_bytes_per_sec;
             self.delayed_writes.fetch_add(1, Ordering::Relaxed);
-            std::thread::sleep(std::time::Duration::from_micros(micros.min(20_000)));
-            return;
+            return WriteDelay::Sleep(std::time::Duration::from_micros(micros.min(20_000)));
         }
         if bytes <= limit {
+            return WriteDelay::None;
+        }
+        WriteDelay::WaitForFlush
+    }
+
+    fn hard_limit(&self) -> u64 {
+        self.config
+            .memtable_space_bytes
+            .saturating_mul(self.tuning.write_throttle_factor.max(1))
+    }
+
+    fn wait_for_flush(&self, request_flush: impl Fn()) {
+        let limit = self.hard_limit();
+        if self.memtable_bytes() <= limit {
             return;
         }
         self.throttled_writes.fetch_add(1, Ordering::Relaxed);

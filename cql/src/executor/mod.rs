@@ -660,14 +660,29 @@ impl Executor {
             return Ok(());
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.engine
-            .apply(
+        let delay = self
+            .engine
+            .apply_deferred(
                 mutations,
                 Box::new(move |r| {
                     let _ = tx.send(r);
                 }),
             )
             .map_err(engine_error)?;
+        // Back-pressure when flushing falls behind, without blocking a runtime worker:
+        // other requests on this thread keep going meanwhile.
+        match delay {
+            shoal_engine::WriteDelay::None => {}
+            // The timer wheel rounds up to a millisecond: short delays are slept in place.
+            shoal_engine::WriteDelay::Sleep(d) if d < std::time::Duration::from_millis(1) => {
+                std::thread::sleep(d)
+            }
+            shoal_engine::WriteDelay::Sleep(d) => tokio::time::sleep(d).await,
+            shoal_engine::WriteDelay::WaitForFlush => {
+                let engine = self.engine.clone();
+                let _ = tokio::task::spawn_blocking(move || engine.wait_for_flush()).await;
+            }
+        }
         match rx.await {
             Ok(r) => r.map_err(engine_error),
             Err(_) => Err(CqlError::server("storage engine dropped the write")),
