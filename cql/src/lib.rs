@@ -8,6 +8,7 @@ pub mod coordinator;
 pub mod error;
 pub mod executor;
 pub mod parser;
+pub mod paxos;
 pub mod protocol;
 pub mod schema;
 pub mod server;

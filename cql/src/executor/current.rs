@@ -82,6 +82,18 @@ pub fn read_row(
     clustering: &Bytes,
 ) -> CqlResult<Current> {
     let p = read(ex, table, token, key, Some(clustering))?;
+    let max_timestamp = partition_max_timestamp(&p);
+    let row = p.rows.into_iter().find(|r| r.clustering == clustering);
+    Ok(Current {
+        static_row: p.static_row,
+        row,
+        max_timestamp,
+    })
+}
+
+/// The greatest write timestamp in what was read of a partition (cells, markers,
+/// deletions): a write that must win over it needs a greater one.
+pub fn partition_max_timestamp(p: &PartitionData) -> i64 {
     let mut max_timestamp = i64::MIN;
     for r in p.static_row.iter().chain(p.rows.iter()) {
         max_timestamp = max_timestamp.max(row_max_timestamp(r));
@@ -89,12 +101,7 @@ pub fn read_row(
     if let Some(d) = p.partition_deletion {
         max_timestamp = max_timestamp.max(d.marked_for_delete_at);
     }
-    let row = p.rows.into_iter().find(|r| r.clustering == clustering);
-    Ok(Current {
-        static_row: p.static_row,
-        row,
-        max_timestamp,
-    })
+    max_timestamp
 }
 
 fn row_max_timestamp(r: &Row) -> i64 {

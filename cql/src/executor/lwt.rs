@@ -1,40 +1,52 @@
-//! Lightweight transactions on one node: `INSERT ... IF NOT EXISTS`, `UPDATE`/`DELETE ...
-//! IF EXISTS | IF conditions`, and conditional batches.
+//! Lightweight transactions: `INSERT ... IF NOT EXISTS`, `UPDATE`/`DELETE ... IF EXISTS |
+//! IF conditions`, and conditional batches.
 //!
-//! A single node needs no Paxos round, only a serial order per partition: a striped lock
-//! keyed by (table, partition key) is held while the current state is read, the conditions
-//! are evaluated and the write is applied. The write's timestamp is strictly greater than
-//! every timestamp read, as a Paxos ballot would be, so a conditional write is never
-//! shadowed by the state it was checked against.
+//! This module owns the CQL semantics: which statements may be conditional, what the
+//! conditions mean, which mutations a statement makes and what `[applied]` result the
+//! client gets. The serial order per partition comes from a [`crate::paxos::Cas`]: Paxos
+//! across replicas on a clustered node, a striped lock on a single node. Either way the
+//! decision runs in one closure over the partition state that was read, so conditions are
+//! evaluated by one code path. The write's timestamp is the ballot's, raised above every
+//! timestamp read, so a conditional write is never shadowed by the state it was checked
+//! against.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use shoal_engine::Row;
+use shoal_engine::{
+    ClusteringBound, ClusteringRange, Mutation, PartitionData, PartitionRange, ReadCommand, Row,
+};
 
 use super::binds::{Bound, resolve_table};
 use super::current;
 use super::modify::{self, WriteContext};
 use super::restrictions::{self, Partitions, key_value};
-use super::{Executor, Outcome, merge_mutations, value};
-use crate::error::{CqlError, CqlResult};
+use super::{Executor, Outcome, merge_mutations, now_seconds, value};
+use crate::error::{Consistency, CqlError, CqlResult};
 use crate::parser::ast::*;
+use crate::paxos::{self, CasRequest};
 use crate::protocol::{ColumnSpec, ResultBody, Rows, RowsMetadata};
 use crate::schema::{ColumnDef, ColumnKind, Schema, TableDef};
 use crate::types::literal::{BindSource, Evaluated, evaluate};
 use crate::types::{CqlType, codec, compare};
 
-const STRIPES: usize = 256;
+/// The consistency levels of a conditional write: the Paxos phases' and the commit's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Levels {
+    pub serial: Consistency,
+    pub commit: Consistency,
+}
 
-fn stripe(table: &TableDef, key: &Bytes) -> &'static tokio::sync::Mutex<()> {
-    static LOCKS: OnceLock<Vec<tokio::sync::Mutex<()>>> = OnceLock::new();
-    let locks = LOCKS.get_or_init(|| (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    table.id.hash(&mut h);
-    key.hash(&mut h);
-    &locks[(h.finish() as usize) % STRIPES]
+impl Levels {
+    /// From a request's consistency and serial consistency (SERIAL when absent, as the
+    /// protocol defines), validated as Cassandra validates them before any work.
+    pub fn of(consistency: Consistency, serial: Option<Consistency>) -> CqlResult<Levels> {
+        Ok(Levels {
+            serial: paxos::check_serial(serial.unwrap_or(Consistency::Serial))?,
+            commit: paxos::check_commit(consistency)?,
+        })
+    }
 }
 
 /// Whether a statement carries `IF ...`.
@@ -96,6 +108,7 @@ pub async fn execute(
     keyspace: Option<&str>,
     statement: &Statement,
     bound: &Bound<'_>,
+    levels: Levels,
 ) -> CqlResult<Outcome> {
     if let Statement::Batch(b) = statement {
         if b.using.timestamp.is_some() {
@@ -113,7 +126,7 @@ pub async fn execute(
             .iter()
             .map(|s| (keyspace.map(str::to_string), s, bound))
             .collect();
-        return execute_batch(ex, schema, b.kind, &children).await;
+        return execute_batch(ex, schema, b.kind, &children, levels).await;
     }
     let item = resolve(
         ex,
@@ -123,7 +136,7 @@ pub async fn execute(
         bound,
         false,
     )?;
-    run(ex, schema, vec![item], false).await
+    run(ex, schema, vec![item], false, levels).await
 }
 
 /// Runs a batch holding at least one conditional statement.
@@ -132,6 +145,7 @@ pub async fn execute_batch(
     schema: &Arc<Schema>,
     kind: BatchKind,
     children: &[(Option<String>, &Statement, &Bound<'_>)],
+    levels: Levels,
 ) -> CqlResult<Outcome> {
     let tables: Vec<(Option<String>, &Statement)> =
         children.iter().map(|(k, s, _)| (k.clone(), *s)).collect();
@@ -153,7 +167,7 @@ pub async fn execute_batch(
             ));
         }
     }
-    run(ex, schema, items, true).await
+    run(ex, schema, items, true, levels).await
 }
 
 fn resolve<'a>(
@@ -295,39 +309,136 @@ impl State {
     }
 }
 
+/// The read a conditional write needs: the static row and every row a statement addresses.
+fn read_command(table: &TableDef, token: i64, key: &Bytes, clusterings: &[Bytes]) -> ReadCommand {
+    let slices: Vec<ClusteringRange> = clusterings
+        .iter()
+        .filter(|ck| !ck.is_empty())
+        .map(|ck| ClusteringRange {
+            start: ClusteringBound {
+                prefix: ck.clone(),
+                inclusive: true,
+            },
+            end: ClusteringBound {
+                prefix: ck.clone(),
+                inclusive: true,
+            },
+        })
+        .collect();
+    // Statements addressing only the static row of a table with rows need no rows: the
+    // static row comes with any row, so one is enough.
+    let static_only = slices.is_empty() && table.clustering_len > 0;
+    let limit = if static_only { 1 } else { usize::MAX };
+    ReadCommand {
+        table: table.engine_id(),
+        partitions: PartitionRange::Single {
+            token,
+            key: key.clone(),
+        },
+        slices,
+        reversed: false,
+        start_after_row: None,
+        row_limit: limit,
+        per_partition_limit: limit,
+        partition_limit: 1,
+        include_tombstones: false,
+        now: now_seconds(),
+    }
+}
+
+fn state_of(p: &PartitionData, clusterings: &[Bytes]) -> State {
+    State {
+        static_row: p.static_row.clone(),
+        rows: clusterings
+            .iter()
+            .map(|ck| {
+                let row = p.rows.iter().find(|r| r.clustering == ck).cloned();
+                (ck.clone(), row)
+            })
+            .collect(),
+        max_timestamp: current::partition_max_timestamp(p),
+    }
+}
+
+/// Whether every statement's conditions hold, and if so the mutations to propose at
+/// `ballot` (µs).
+fn decide(
+    ex: &Executor,
+    schema: &Schema,
+    items: &[Item<'_>],
+    state: &State,
+    ballot: i64,
+) -> CqlResult<Option<Vec<Mutation>>> {
+    let table = &items[0].table;
+    let mut applies = true;
+    for it in items {
+        if let Some(check) = &it.check
+            && !check_applies(table, check, it, state)?
+        {
+            applies = false;
+        }
+    }
+    if !applies {
+        return Ok(None);
+    }
+    let ts = ballot.max(state.max_timestamp.saturating_add(1));
+    let mut mutations = Vec::new();
+    for it in items {
+        let ctx = WriteContext {
+            executor: ex,
+            schema,
+            keyspace: it.keyspace.as_deref(),
+            timestamp: Some(ts),
+            batch_timestamp: None,
+        };
+        mutations.extend(modify::mutations_for(&ctx, &it.statement, it.bound)?);
+    }
+    Ok(Some(merge_mutations(mutations)))
+}
+
 async fn run(
     ex: &Executor,
     schema: &Arc<Schema>,
     items: Vec<Item<'_>>,
     is_batch: bool,
+    levels: Levels,
 ) -> CqlResult<Outcome> {
     let table = items[0].table.clone();
     let (token, key) = (items[0].token, items[0].key.clone());
-    let _serial = stripe(&table, &key).lock().await;
-
-    let mut state = State {
-        static_row: None,
-        rows: BTreeMap::new(),
-        max_timestamp: i64::MIN,
-    };
     let mut clusterings: Vec<Bytes> = items.iter().map(|i| i.clustering.clone()).collect();
     clusterings.sort();
     clusterings.dedup();
-    for ck in &clusterings {
-        let cur = current::read_row(ex, &table, token, &key, ck)?;
-        state.max_timestamp = state.max_timestamp.max(cur.max_timestamp);
-        state.static_row = cur.static_row;
-        state.rows.insert(ck.clone(), cur.row);
-    }
 
-    let mut applies = true;
-    for it in &items {
-        if let Some(check) = &it.check
-            && !check_applies(&table, check, it, &state)?
-        {
-            applies = false;
+    // What the last decision saw and concluded; a pre-empted Paxos round decides again.
+    let mut outcome: Option<(bool, State)> = None;
+    {
+        let (items, clusterings, outcome) = (&items, &clusterings, &mut outcome);
+        let req = CasRequest {
+            table: table.engine_id(),
+            token,
+            key: key.clone(),
+            read: read_command(&table, token, &key, clusterings),
+            serial: levels.serial,
+            commit: levels.commit,
+            decide: Box::new(move |p: &PartitionData, ballot: i64| {
+                let state = state_of(p, clusterings);
+                let result = decide(ex, schema, items, &state, ballot)?;
+                *outcome = Some((result.is_some(), state));
+                Ok(result)
+            }),
+        };
+        match ex.cas() {
+            Some(cas) if !super::is_node_local(schema, table.engine_id()) => {
+                cas.cas(schema.clone(), req).await?
+            }
+            _ => paxos::local_cas(ex, req).await?,
         }
     }
+    let Some((applies, state)) = outcome else {
+        return Err(CqlError::server(
+            "conditional write finished without a decision",
+        ));
+    };
 
     let applied_spec = ColumnSpec {
         keyspace: table.keyspace.clone(),
@@ -336,21 +447,6 @@ async fn run(
         ty: CqlType::Boolean,
     };
     if applies {
-        let ts = ex
-            .next_timestamp()
-            .max(state.max_timestamp.saturating_add(1));
-        let mut mutations = Vec::new();
-        for it in &items {
-            let ctx = WriteContext {
-                executor: ex,
-                schema,
-                keyspace: it.keyspace.as_deref(),
-                timestamp: Some(ts),
-                batch_timestamp: None,
-            };
-            mutations.extend(modify::mutations_for(&ctx, &it.statement, it.bound)?);
-        }
-        ex.apply_local(merge_mutations(mutations)).await?;
         return Ok(Outcome::new(ResultBody::Rows(Rows {
             metadata: RowsMetadata {
                 columns: vec![applied_spec],

@@ -128,6 +128,8 @@ pub struct Executor {
     cluster_view: std::sync::OnceLock<Arc<dyn crate::cluster_view::ClusterView>>,
     /// Schema propagation hooks (`schema_sync`).
     sync: schema_sync::SyncHooks,
+    /// Set by a clustered node: conditional writes and serial reads run Paxos through it.
+    cas: std::sync::OnceLock<Arc<dyn crate::paxos::Cas>>,
 }
 
 /// Cassandra caps prepared statements by memory; a count bound keeps a client that prepares
@@ -155,6 +157,7 @@ impl Executor {
             coordinator: std::sync::OnceLock::new(),
             cluster_view: std::sync::OnceLock::new(),
             sync: Default::default(),
+            cas: std::sync::OnceLock::new(),
         };
         if let Err(e) = index::rebuild_unfinished(&ex) {
             tracing::error!("rebuilding secondary indexes: {e}");
@@ -213,6 +216,17 @@ impl Executor {
         }
     }
 
+    /// Routes conditional writes and serial reads through `c` from now on (start-up only).
+    pub fn set_cas(&self, c: Arc<dyn crate::paxos::Cas>) {
+        if self.cas.set(c).is_err() {
+            tracing::warn!("cas already set; keeping the first");
+        }
+    }
+
+    pub(crate) fn cas(&self) -> Option<&Arc<dyn crate::paxos::Cas>> {
+        self.cas.get()
+    }
+
     /// Writes a statement's mutations at a consistency level: through the coordinator when
     /// the node is clustered, else on this node.
     pub async fn write(
@@ -239,6 +253,12 @@ impl Executor {
         cmd: ReadCommand,
         consistency: Consistency,
     ) -> CqlResult<ReadResult> {
+        if matches!(consistency, Consistency::Serial | Consistency::LocalSerial)
+            && let Some(cas) = self.cas.get()
+            && !is_node_local(schema, cmd.table)
+        {
+            return cas.serial_read(schema.clone(), cmd, consistency).await;
+        }
         match self.coordinator.get() {
             Some(c) if !is_node_local(schema, cmd.table) => {
                 c.read(schema.clone(), cmd, consistency).await
@@ -530,7 +550,8 @@ impl Executor {
             .zip(&bounds)
             .map(|((p, _), b)| (p.keyspace.clone(), &p.parsed.statement, b))
             .collect();
-        lwt::execute_batch(self, schema, kind, &refs).await
+        let consistency = lwt::Levels::of(req.consistency, req.serial_consistency)?;
+        lwt::execute_batch(self, schema, kind, &refs, consistency).await
     }
 
     /// Runs one parsed statement.
@@ -546,7 +567,10 @@ impl Executor {
         self.auth
             .check_statement(self, session.user.as_deref(), keyspace, statement, schema)?;
         match statement {
-            s if lwt::has_conditions(s) => lwt::execute(self, schema, keyspace, s, bound).await,
+            s if lwt::has_conditions(s) => {
+                let levels = lwt::Levels::of(params.consistency, params.serial_consistency)?;
+                lwt::execute(self, schema, keyspace, s, bound, levels).await
+            }
             Statement::Select(s) => {
                 session.trace(|| {
                     let ks = s.table.keyspace.as_deref().or(keyspace).unwrap_or("");

@@ -228,6 +228,9 @@ fn system() -> KeyspaceDef {
                     .insert("min_threshold".into(), "2".into());
             }
             "paxos" => {
+                // Unlike the other `system` tables, which the node computes on read, the
+                // Paxos acceptor state must survive restarts: it is stored.
+                t.source = TableSource::Stored;
                 t.params.compaction.insert(
                     "class".into(),
                     "org.apache.cassandra.db.compaction.LeveledCompactionStrategy".into(),
