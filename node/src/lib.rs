@@ -10,6 +10,7 @@ pub mod joining;
 pub mod logging;
 pub mod membership;
 pub mod messaging;
+pub mod paxos;
 pub mod run;
 pub mod schema_sync;
 pub mod status;
