@@ -30,6 +30,7 @@ use crate::identity;
 use crate::joining;
 use crate::membership::{self, GossipView};
 use crate::messaging::{HandlerFuture, InboundHandler, Messaging, MessagingConfig};
+use crate::paxos;
 use crate::schema_sync::{self, SchemaSyncConfig};
 use crate::topology::{Topology, TopologyCell};
 
@@ -316,6 +317,19 @@ pub async fn run_with(
         let handler: dispatch::Handler =
             Arc::new(move |from: SocketAddr, frame: Frame| replica.handle(from, frame));
         dispatcher.register_all(&ReplicaHandler::TYPES, handler);
+    }
+    // Lightweight transactions: Paxos rounds across each partition's replicas; this
+    // node's acceptor answers its peers' PAXOS_* requests.
+    {
+        let timeouts = paxos::proposer::Timeouts {
+            request: Duration::from_millis(config.write_request_timeout_ms),
+            ..Default::default()
+        };
+        let acceptor = paxos::install(&executor, topology.clone(), messaging.clone(), timeouts)
+            .map_err(|e| anyhow::anyhow!("setting up Paxos: {e}"))?;
+        let handler: dispatch::Handler =
+            Arc::new(move |_: SocketAddr, frame: Frame| paxos::inbound(acceptor.clone(), frame));
+        dispatcher.register_all(&paxos::service::REQUEST_TYPES, handler);
     }
     topology.set(membership::topology_of(&gossip, &local_info, &local.tokens));
     {

@@ -265,7 +265,7 @@ impl<T: Transport> Proposer<T> {
         };
         let (targets, mut rx) = self.fan_out(plan.live.iter().copied(), &req);
         let deadline = Instant::now() + self.timeouts.request;
-        let (mut accepts, mut responses) = (0usize, 0usize);
+        let (mut accepts, mut responses, mut failures) = (0usize, 0usize, 0usize);
         let fail_fast = !timeout_if_partial;
         loop {
             if accepts >= plan.required {
@@ -281,18 +281,19 @@ impl<T: Transport> Proposer<T> {
                     responses += 1;
                     accepts += usize::from(accepted);
                 }
-                // A failed request is an answer we will never get: count it as such so
-                // the phase ends, but not as a refusal.
+                // A failed request (a dead replica refusing connections) ends that
+                // replica's part without being a refusal: it may have accepted and lost
+                // its answer.
                 Ok(Some((_, _))) => {
                     responses += 1;
-                    if timeout_if_partial {
-                        return Err(cas_timeout(serial, accepts, plan.required, contentions));
-                    }
+                    failures += 1;
                 }
                 _ => return Err(cas_timeout(serial, accepts, plan.required, contentions)),
             }
         }
-        if timeout_if_partial && accepts > 0 {
+        // Only a refusal by everyone proves nothing was accepted; anything else may have
+        // been chosen, so our own proposal's fate is unknown.
+        if timeout_if_partial && (accepts > 0 || failures > 0) {
             return Err(cas_timeout(serial, accepts, plan.required, contentions));
         }
         Ok(Proposed::Refused)

@@ -27,6 +27,13 @@ use super::store::Acceptor;
 use crate::messaging::{HandlerFuture, Messaging};
 use crate::topology::{Topology, TopologyCell};
 
+/// The frame types this node's acceptor answers.
+pub const REQUEST_TYPES: [MessageType; 3] = [
+    MessageType::PaxosPrepareRequest,
+    MessageType::PaxosProposeRequest,
+    MessageType::PaxosCommitRequest,
+];
+
 /// The frame type of a request and of its response.
 pub fn message_types(req: &Request) -> (MessageType, MessageType) {
     match req {
