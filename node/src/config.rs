@@ -68,6 +68,8 @@ pub struct Config {
     pub read_request_timeout_ms: u64,
     pub range_request_timeout_ms: u64,
     pub truncate_request_timeout_ms: u64,
+    /// How long a lightweight transaction retries contended Paxos rounds (ms).
+    pub cas_contention_timeout_ms: u64,
     pub hinted_handoff_enabled: bool,
     /// A host down longer than this gets no new hints; older hints are dropped at replay.
     pub max_hint_window_ms: u64,
@@ -331,6 +333,7 @@ struct Partial {
     read_request_timeout_ms: Option<u64>,
     range_request_timeout_ms: Option<u64>,
     truncate_request_timeout_ms: Option<u64>,
+    cas_contention_timeout_ms: Option<u64>,
     hinted_handoff_enabled: Option<bool>,
     max_hint_window_ms: Option<u64>,
 }
@@ -373,6 +376,7 @@ impl Partial {
             read_request_timeout_ms,
             range_request_timeout_ms,
             truncate_request_timeout_ms,
+            cas_contention_timeout_ms,
             hinted_handoff_enabled,
             max_hint_window_ms,
         );
@@ -497,6 +501,7 @@ impl Partial {
             read_request_timeout_ms: self.read_request_timeout_ms.unwrap_or(5000),
             range_request_timeout_ms: self.range_request_timeout_ms.unwrap_or(10000),
             truncate_request_timeout_ms: self.truncate_request_timeout_ms.unwrap_or(60000),
+            cas_contention_timeout_ms: self.cas_contention_timeout_ms.unwrap_or(1000),
             max_hint_window_ms: self.max_hint_window_ms.unwrap_or(10800000),
             hinted_handoff_enabled: self.hinted_handoff_enabled.unwrap_or(true),
         })
@@ -782,6 +787,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "range_request_timeout_in_ms",
     "truncate_request_timeout",
     "truncate_request_timeout_in_ms",
+    "cas_contention_timeout",
+    "cas_contention_timeout_in_ms",
     "max_hint_window",
     "max_hint_window_in_ms",
     "hinted_handoff_enabled",
@@ -793,6 +800,7 @@ const RENAMED: &[(&str, &str)] = &[
     ("read_request_timeout", "read_request_timeout_in_ms"),
     ("range_request_timeout", "range_request_timeout_in_ms"),
     ("truncate_request_timeout", "truncate_request_timeout_in_ms"),
+    ("cas_contention_timeout", "cas_contention_timeout_in_ms"),
     ("max_hint_window", "max_hint_window_in_ms"),
     ("commitlog_sync_period", "commitlog_sync_period_in_ms"),
     (
@@ -1141,6 +1149,12 @@ fn apply_key(p: &mut Partial, key: &str, v: &Yaml, warnings: &mut Vec<String>) -
         "skip_corrupt_commitlog_entries" => {
             p.skip_corrupt_commitlog_entries = Some(y_bool(key, v)?)
         }
+        "cas_contention_timeout" => {
+            p.cas_contention_timeout_ms = Some(duration_ms(key, &y_str(key, v)?)?)
+        }
+        "cas_contention_timeout_in_ms" => {
+            p.cas_contention_timeout_ms = Some(y_legacy_number(key, v, "milliseconds")?)
+        }
         "write_request_timeout" => {
             p.write_request_timeout_ms = Some(duration_ms(key, &y_str(key, v)?)?)
         }
@@ -1253,8 +1267,6 @@ pub(crate) const IGNORED_CASSANDRA_KEYS: &[&str] = &[
     "bulk_load_enabled",
     "cache_load_timeout",
     "cache_load_timeout_seconds",
-    "cas_contention_timeout",
-    "cas_contention_timeout_in_ms",
     "cdc_block_writes",
     "cdc_enabled",
     "cdc_free_space_check_interval",

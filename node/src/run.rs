@@ -323,6 +323,7 @@ pub async fn run_with(
     {
         let timeouts = paxos::proposer::Timeouts {
             request: Duration::from_millis(config.write_request_timeout_ms),
+            cas_contention: Duration::from_millis(config.cas_contention_timeout_ms),
             ..Default::default()
         };
         let acceptor = paxos::install(&executor, topology.clone(), messaging.clone(), timeouts)

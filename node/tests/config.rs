@@ -825,3 +825,13 @@ fn coordinator_timeouts_and_hints() {
             .contains("write_request_timeout")
     );
 }
+
+#[test]
+fn cas_contention_timeout() {
+    let (c, _) = from_yaml("cluster_name: x\n").unwrap();
+    assert_eq!(c.cas_contention_timeout_ms, 1000);
+    let (c, _) = from_yaml("cas_contention_timeout: 2s\n").unwrap();
+    assert_eq!(c.cas_contention_timeout_ms, 2000);
+    let (c, _) = from_yaml("cas_contention_timeout_in_ms: 250\n").unwrap();
+    assert_eq!(c.cas_contention_timeout_ms, 250);
+}
