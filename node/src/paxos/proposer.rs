@@ -58,6 +58,10 @@ pub struct Plan {
     /// Every live replica, each marked with whether its commit acknowledgement counts
     /// toward the commit consistency level (only local ones for LOCAL_*).
     pub commit_targets: Vec<(HostId, bool)>,
+    /// The consistency commits wait for: the request's (ANY allowed); QUORUM or
+    /// LOCAL_QUORUM for a serial read. Repairs of an in-progress round use it too, as
+    /// Cassandra's `beginAndRepairPaxos` does.
+    pub commit_consistency: Consistency,
     /// Acknowledgements the commit consistency needs (0 for ANY: do not wait).
     pub commit_block_for: usize,
 }
@@ -300,13 +304,8 @@ impl<T: Transport> Proposer<T> {
     }
 
     /// Commits to every live replica, waiting for the commit consistency.
-    async fn commit(
-        &self,
-        part: &PartitionRef,
-        commit: &Commit,
-        plan: &Plan,
-        consistency: Consistency,
-    ) -> CqlResult<()> {
+    async fn commit(&self, part: &PartitionRef, commit: &Commit, plan: &Plan) -> CqlResult<()> {
+        let consistency = plan.commit_consistency;
         let counting = plan.commit_targets.iter().filter(|(_, c)| *c).count();
         if counting < plan.commit_block_for {
             return Err(unavailable(consistency, plan.commit_block_for, counting));
@@ -372,7 +371,6 @@ impl<T: Transport> Proposer<T> {
         contentions: &mut u32,
     ) -> CqlResult<Ballot> {
         let mut min_micros = i64::MIN;
-        let commit_cl = quorum_for(serial);
         while Instant::now() < deadline {
             let ballot = self.ballots.next(now_micros(), min_micros);
             let summary = self
@@ -401,7 +399,7 @@ impl<T: Transport> Proposer<T> {
                     .propose(part, &refreshed, plan, serial, false, *contentions)
                     .await?
                 {
-                    Proposed::Accepted => self.commit(part, &refreshed, plan, commit_cl).await?,
+                    Proposed::Accepted => self.commit(part, &refreshed, plan).await?,
                     Proposed::Refused => {
                         *contentions += 1;
                         self.backoff().await;
@@ -459,7 +457,7 @@ impl<T: Transport> Proposer<T> {
                 .await?
             {
                 Proposed::Accepted => {
-                    return self.commit(&part, &proposal, plan, req.commit).await;
+                    return self.commit(&part, &proposal, plan).await;
                 }
                 Proposed::Refused => {
                     contentions += 1;

@@ -200,6 +200,7 @@ pub fn plan(
         participants,
         live,
         commit_targets,
+        commit_consistency: commit,
         commit_block_for: block_for(commit, replicas.len(), n_local),
     })
 }

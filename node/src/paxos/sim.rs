@@ -255,6 +255,7 @@ fn plan(n: usize, down: &[usize]) -> Plan {
         participants: all,
         commit_targets: live.iter().map(|h| (*h, true)).collect(),
         live,
+        commit_consistency: Consistency::Quorum,
         commit_block_for: n / 2 + 1,
     }
 }
