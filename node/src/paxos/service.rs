@@ -294,3 +294,134 @@ pub fn install(
     ex.set_cas(Arc::new(service));
     Ok(acceptor)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+
+    use shoal_cql::executor::build_schema;
+    use shoal_cql::schema::KeyspaceDef;
+    use shoal_gossip::replication::TokenMetadata;
+    use shoal_gossip::ring::{HostInfo, Ring};
+
+    use super::*;
+
+    fn host(i: u8) -> HostId {
+        HostId([i; 16])
+    }
+
+    /// Hosts 1..=3 in dc1, 4..=5 in dc2; this node is host 1; `down` are not alive.
+    fn topology(down: &[u8]) -> Topology {
+        let mut ring = Ring::new();
+        for i in 1..=5u8 {
+            let info = HostInfo {
+                addr: format!("127.0.0.{i}:7000").parse().unwrap(),
+                dc: if i <= 3 { "dc1" } else { "dc2" }.into(),
+                rack: "r1".into(),
+            };
+            ring.set_host(host(i), info, &[i64::from(i) * 1000])
+                .unwrap();
+        }
+        Topology {
+            metadata: TokenMetadata::new(host(1), ring),
+            alive: (1..=5u8)
+                .filter(|i| !down.contains(i))
+                .map(host)
+                .collect::<HashSet<_>>(),
+        }
+    }
+
+    /// A keyspace replicated dc1:3, dc2:2 with one table; returns the schema and table.
+    fn schema() -> (Schema, TableId) {
+        let mut table = (**build_schema(Vec::new()).table("system", "paxos").unwrap()).clone();
+        table.keyspace = "ks".into();
+        table.id = uuid::Uuid::from_u128(42);
+        let id = table.engine_id();
+        let ks = KeyspaceDef {
+            name: "ks".into(),
+            replication: BTreeMap::from([
+                (
+                    "class".to_string(),
+                    "org.apache.cassandra.locator.NetworkTopologyStrategy".to_string(),
+                ),
+                ("dc1".to_string(), "3".to_string()),
+                ("dc2".to_string(), "2".to_string()),
+            ]),
+            durable_writes: true,
+            tables: BTreeMap::from([("paxos".to_string(), Arc::new(table))]),
+            types: BTreeMap::new(),
+            is_system: false,
+        };
+        (build_schema(vec![ks]), id)
+    }
+
+    #[test]
+    fn serial_counts_every_replica_local_serial_the_local_dc() {
+        let (schema, table) = schema();
+        let topo = topology(&[]);
+        let p = plan(
+            &topo,
+            &schema,
+            table,
+            0,
+            Consistency::Serial,
+            Consistency::Quorum,
+        )
+        .unwrap();
+        assert_eq!((p.participants.len(), p.required), (5, 3));
+        assert_eq!(p.commit_block_for, 3);
+        let p = plan(
+            &topo,
+            &schema,
+            table,
+            0,
+            Consistency::LocalSerial,
+            Consistency::LocalQuorum,
+        )
+        .unwrap();
+        assert_eq!((p.participants.len(), p.required), (3, 2));
+        assert!(p.participants.iter().all(|h| h.0[0] <= 3));
+        // Commits go to all five; only dc1's acknowledgements count for LOCAL_QUORUM.
+        assert_eq!(p.commit_targets.len(), 5);
+        assert_eq!(p.commit_targets.iter().filter(|(_, c)| *c).count(), 3);
+        assert_eq!(p.commit_block_for, 2);
+        let p = plan(
+            &topo,
+            &schema,
+            table,
+            0,
+            Consistency::Serial,
+            Consistency::Any,
+        )
+        .unwrap();
+        assert_eq!(p.commit_block_for, 0);
+    }
+
+    #[test]
+    fn liveness_decides_what_is_available() {
+        let (schema, table) = schema();
+        // dc1 down to one node: SERIAL still has 3 of 5, LOCAL_SERIAL 1 of the 2 needed.
+        let topo = topology(&[2, 3]);
+        let p = plan(
+            &topo,
+            &schema,
+            table,
+            0,
+            Consistency::Serial,
+            Consistency::Quorum,
+        )
+        .unwrap();
+        assert_eq!(p.live.len(), 3);
+        assert!(p.live.len() >= p.required);
+        let p = plan(
+            &topo,
+            &schema,
+            table,
+            0,
+            Consistency::LocalSerial,
+            Consistency::LocalQuorum,
+        )
+        .unwrap();
+        assert_eq!((p.live.len(), p.required), (1, 2));
+    }
+}
