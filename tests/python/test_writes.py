@@ -250,6 +250,13 @@ def test_lwt_errors(session, tables):
     invalid(session, f"DELETE FROM {ks}.lw WHERE k = 1 IF v = 1",
             "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
             " in order to delete non static columns")
+    # The commit consistency of a conditional write may be anything but a serial level.
+    from cassandra import ConsistencyLevel
+    stmt = SimpleStatement(f"UPDATE {ks}.lw SET v = 1 WHERE k = 1 AND c = 1 IF v = 1",
+                           consistency_level=ConsistencyLevel.SERIAL)
+    with pytest.raises(InvalidRequest) as e:
+        session.execute(stmt)
+    assert "SERIAL is not supported as conditional update commit consistency" in str(e.value)
 
 
 def test_conditional_batches(session, tables):
