@@ -7,7 +7,9 @@
 //! before the proposer counts it. Every save rewrites every column at a fresh, strictly
 //! increasing timestamp; absent values are written as empty blobs rather than tombstones,
 //! so nothing a compaction purges (the table has gc_grace_seconds 0) can resurrect an
-//! older state.
+//! older state (a SELECT of system.paxos shows those as empty values). Like Cassandra's,
+//! the row expires: its TTL is the partition's table's gc_grace_seconds, at least 3 h, so
+//! partitions no longer written to stop costing space.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -19,7 +21,7 @@ use shoal_cql::schema::TableDef;
 use shoal_cql::types::bytecomp;
 use shoal_engine::{
     Cell, CellValue, ClusteringBound, ClusteringRange, ColumnId, LivenessInfo, Mutation,
-    PartitionRange, ReadCommand, Row, decode_mutations, encode_mutations,
+    PartitionRange, ReadCommand, Row, Ttl, decode_mutations, encode_mutations,
 };
 
 use super::ballot::Ballot;
@@ -222,6 +224,18 @@ impl Acceptor {
     async fn save(&self, part: &PartitionRef, s: &AcceptorState) -> Result<(), AcceptorError> {
         let (token, key, clustering) = self.row_key(part)?;
         let ts = self.ex.next_timestamp();
+        // Cassandra's `paxosTtlSec`: max(3 h, the table's gc_grace_seconds).
+        let gc_grace = self
+            .ex
+            .schema()
+            .table_by_engine_id(part.table)
+            .map_or(0, |t| t.params.gc_grace_seconds.max(0) as u32);
+        let ttl_secs = gc_grace.max(3 * 3600);
+        let now_secs = (ts / 1_000_000) as i32;
+        let ttl = Some(Ttl {
+            ttl: ttl_secs,
+            local_expiration_time: now_secs.saturating_add(ttl_secs as i32),
+        });
         let version =
             Bytes::copy_from_slice(&i32::from(shoal_engine::MUTATION_FORMAT_VERSION).to_be_bytes());
         let ballot_bytes =
@@ -255,10 +269,7 @@ impl Acceptor {
         cells.sort_by_key(|(c, _)| *c);
         let row = Row {
             clustering,
-            liveness: Some(LivenessInfo {
-                timestamp: ts,
-                ttl: None,
-            }),
+            liveness: Some(LivenessInfo { timestamp: ts, ttl }),
             deletion: None,
             complex_deletions: Vec::new(),
             cells: cells
@@ -267,7 +278,7 @@ impl Acceptor {
                     column,
                     path: None,
                     timestamp: ts,
-                    value: CellValue::Live { value, ttl: None },
+                    value: CellValue::Live { value, ttl },
                 })
                 .collect(),
         };
@@ -397,6 +408,30 @@ mod tests {
                 ..part()
             };
             assert_eq!(a.load(&other).unwrap(), AcceptorState::default());
+            // The row expires after max(3 h, gc_grace_seconds of the table): 3 h here,
+            // the table being unknown to the schema.
+            let all = ex
+                .read_local(&ReadCommand {
+                    table: a.table.engine_id(),
+                    partitions: PartitionRange::Range {
+                        start: None,
+                        end: None,
+                    },
+                    slices: Vec::new(),
+                    reversed: false,
+                    start_after_row: None,
+                    row_limit: usize::MAX,
+                    per_partition_limit: usize::MAX,
+                    partition_limit: usize::MAX,
+                    include_tombstones: false,
+                    now: 0,
+                })
+                .unwrap();
+            let row = &all.partitions[0].rows[0];
+            assert_eq!(
+                row.liveness.and_then(|l| l.ttl).map(|t| t.ttl),
+                Some(3 * 3600)
+            );
             ex.engine().shutdown().unwrap();
             s
         };
