@@ -84,6 +84,12 @@ impl RowSource for MergedRows<'_> {
             let it: RowIter<'s> = Box::new(it);
             heads.push(it.peekable());
         }
+        if heads.len() == 1 {
+            // One source (the usual state of a partition on disk after compaction): nothing
+            // to merge, so skip the per-row peek and key comparison.
+            let only: RowIter<'s> = Box::new(heads.pop().expect("one head"));
+            return only;
+        }
         Box::new(MergeIter { heads, reversed })
     }
 }
@@ -489,7 +495,14 @@ impl<'a> ReadState<'a> {
                         outer = max_deletion(outer, Some(rt.deletion));
                     }
                 }
-                let (r, live) = render_row(&row, outer, now, raw, &mut self.tombstones);
+                let (r, live) = match row {
+                    Cow::Owned(row) if is_plain(&row, outer, now) => {
+                        // Nothing to filter: the decoded row is the answer, moved not copied.
+                        let live = row.liveness.is_some() || !row.cells.is_empty();
+                        (live.then_some(row), live)
+                    }
+                    row => render_row(&row, outer, now, raw, &mut self.tombstones),
+                };
                 if live {
                     live_rows += 1;
                 }
@@ -600,6 +613,16 @@ fn slice_iter<'m>(
 
 /// Renders a row under the deletion `outer` (partition and range deletions covering it).
 /// Returns the row to emit (if any) and whether it is live.
+/// A row `render_row` would return unchanged: no deletion above or in it, every cell and
+/// the row marker live at `now`.
+fn is_plain(row: &Row, outer: Option<DeletionTime>, now: LocalTime) -> bool {
+    outer.is_none()
+        && row.deletion.is_none()
+        && row.complex_deletions.is_empty()
+        && row.liveness.is_none_or(|l| ttl_live(&l.ttl, now))
+        && row.cells.iter().all(|c| cell_live(c, now))
+}
+
 fn render_row(
     row: &Row,
     outer: Option<DeletionTime>,
