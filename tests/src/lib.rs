@@ -9,6 +9,8 @@
 //! (for example a real Apache Cassandra) so the suite itself can be checked against the
 //! reference implementation. Tests that must kill or restart the process skip in that mode.
 
+pub mod docker;
+
 use std::fs::{self, File};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Seek, SeekFrom, Write};
