@@ -9,9 +9,11 @@
 //! (containers, network, volumes) is removed at the end, also on failure.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::host_filter::AllowListHostFilter;
 use shoal_tests::docker::{self, IMAGE, Resources, docker_ok};
 use shoal_tests::{ADMIN_PORT, http_get, wait_until};
 
@@ -110,8 +112,14 @@ async fn image_runs_three_containers_behind_one_alias() {
             },
         );
 
+        // The nodes form one cluster: without the filter the driver would send the query
+        // to any of them.
+        let addr = SocketAddr::new(*ip, 9042);
         let session = SessionBuilder::new()
-            .known_node_addr(SocketAddr::new(*ip, 9042))
+            .known_node_addr(addr)
+            .host_filter(Arc::new(
+                AllowListHostFilter::new([addr]).expect("allow list"),
+            ))
             .connection_timeout(Duration::from_secs(5))
             .build()
             .await

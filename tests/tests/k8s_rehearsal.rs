@@ -547,6 +547,19 @@ async fn statefulset_rehearsal_in_docker() {
     ));
     drop(s);
 
+    // The last incarnation of every pod: no error, no panic; warnings are shown.
+    for o in 0..3 {
+        let logs = set.logs(o);
+        let errors: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains(" ERROR ") || l.contains("panicked"))
+            .collect();
+        assert!(errors.is_empty(), "shoal-{o} logged errors: {errors:#?}");
+        for w in logs.lines().filter(|l| l.contains(" WARN ")) {
+            println!("shoal-{o} warned: {w}");
+        }
+    }
+
     drop(set);
     Resources::assert_gone(&prefix);
     record(&format!(
