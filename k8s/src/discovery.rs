@@ -160,6 +160,32 @@ pub fn merge(resolved: &[SocketAddr], persisted: &[SocketAddr], own: &[IpAddr]) 
     set.into_iter().collect()
 }
 
+/// The wait before the next resolution round.
+///
+/// A changed answer means pods are coming, going or moving (a StatefulSet's pods start within
+/// seconds of each other, a rescheduled pod gets a new IP): look again soon, from the fast
+/// interval. Otherwise back off by doubling: up to a few seconds while no peer is live (the
+/// state in which a pod waits for its peers to show up in DNS), up to the slow interval
+/// once one is. Jumping straight to the slow interval at the first live peer would hide the
+/// pods that appear a second later for the whole slow interval.
+pub fn next_interval(
+    cfg: &DiscoveryConfig,
+    current: Duration,
+    changed: bool,
+    live_peer: bool,
+) -> Duration {
+    if changed {
+        return cfg.fast_interval;
+    }
+    let cap = if live_peer {
+        cfg.slow_interval
+    } else {
+        cfg.slow_interval.min(Duration::from_secs(10))
+    }
+    .max(cfg.fast_interval);
+    (current * 2).min(cap)
+}
+
 /// Runs discovery until every receiver of the returned channel is gone.
 ///
 /// `persisted`: peers the node stored (system.peers equivalent), updated by the cluster
@@ -179,7 +205,7 @@ pub fn spawn(
         loop {
             let (resolved, _complete) = resolve_round(&cfg, resolver.as_ref()).await;
             let merged = merge(&resolved, &persisted.borrow_and_update(), &cfg.own);
-            tx.send_if_modified(|cur| {
+            let changed = tx.send_if_modified(|cur| {
                 if *cur == merged {
                     false
                 } else {
@@ -188,17 +214,7 @@ pub fn spawn(
                     true
                 }
             });
-            // Without a live peer, back off only to a few seconds: that is the state in which
-            // a pod waits for its peers to show up in DNS.
-            let fast_cap = cfg
-                .slow_interval
-                .min(Duration::from_secs(10))
-                .max(cfg.fast_interval);
-            interval = if *live_peer.borrow_and_update() {
-                cfg.slow_interval
-            } else {
-                (interval * 2).min(fast_cap)
-            };
+            interval = next_interval(&cfg, interval, changed, *live_peer.borrow_and_update());
             tokio::select! {
                 _ = tx.closed() => return,
                 _ = tokio::time::sleep(interval) => {}
@@ -322,6 +338,48 @@ mod tests {
             ),
             vec![sa("10.0.0.2:7000"), sa("10.0.0.3:7000")]
         );
+    }
+
+    #[test]
+    fn interval_resets_on_change_and_backs_off_to_the_slow_interval() {
+        let cfg = DiscoveryConfig::new(&["peers".into()], 7000, vec![]);
+        let secs = Duration::from_secs;
+        // Pods appearing: look again soon, live peer or not.
+        assert_eq!(next_interval(&cfg, secs(30), true, true), secs(1));
+        assert_eq!(next_interval(&cfg, secs(8), true, false), secs(1));
+        // A stable answer with no live peer: doubling, at most 10 s.
+        assert_eq!(next_interval(&cfg, secs(1), false, false), secs(2));
+        assert_eq!(next_interval(&cfg, secs(8), false, false), secs(10));
+        // A stable answer with a live peer: doubling up to the slow interval, not at once.
+        let mut i = secs(1);
+        let mut steps = Vec::new();
+        while i < cfg.slow_interval {
+            i = next_interval(&cfg, i, false, true);
+            steps.push(i.as_secs());
+        }
+        assert_eq!(steps, [2, 4, 8, 16, 30]);
+    }
+
+    /// Three pods start a second apart; the first one sees a live peer as soon as the second
+    /// is up, and must still list the third within seconds, not after the slow interval.
+    #[tokio::test]
+    async fn pods_appearing_after_the_first_live_peer_are_found_quickly() {
+        let dns = Arc::new(FakeDns::default());
+        dns.set("peers", &["10.0.0.2"]);
+        let mut cfg = DiscoveryConfig::new(&["peers".into()], 7000, vec![]);
+        cfg.fast_interval = Duration::from_millis(20);
+        cfg.slow_interval = Duration::from_secs(3600);
+        let (_persist_tx, persist_rx) = watch::channel(vec![]);
+        let (live_tx, live_rx) = watch::channel(false);
+        let mut rx = spawn(cfg, dns.clone(), persist_rx, live_rx);
+        wait_for(&mut rx, &[sa("10.0.0.2:7000")]).await;
+        live_tx.send(true).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        dns.set("peers", &["10.0.0.2", "10.0.0.3"]);
+        wait_for(&mut rx, &[sa("10.0.0.2:7000"), sa("10.0.0.3:7000")]).await;
+        // A pod rescheduled with a new IP shortly after.
+        dns.set("peers", &["10.0.0.3", "10.0.0.4"]);
+        wait_for(&mut rx, &[sa("10.0.0.3:7000"), sa("10.0.0.4:7000")]).await;
     }
 
     async fn wait_for(rx: &mut watch::Receiver<Vec<SocketAddr>>, want: &[SocketAddr]) {

@@ -41,6 +41,9 @@ pub struct GossipService {
     messaging: Messaging,
     events: broadcast::Sender<GossipEvent>,
     peers_file: PathBuf,
+    /// Serialises writes of `peers_file`: gossip frames are handled concurrently, and two
+    /// writers sharing the temporary file made one of them fail (the other had renamed it).
+    persist_lock: Mutex<()>,
 }
 
 fn frame_type(msg: &GossipMessage) -> MessageType {
@@ -73,6 +76,7 @@ impl GossipService {
             messaging,
             events,
             peers_file,
+            persist_lock: Mutex::new(()),
         })
     }
 
@@ -124,8 +128,8 @@ impl GossipService {
             }
             let _ = self.events.send(e);
         }
-        if membership_changed {
-            self.persist_peers();
+        if membership_changed && let Err(e) = self.persist_peers() {
+            warn!(file = %self.peers_file.display(), error = %e, "could not persist the peer list");
         }
     }
 
@@ -213,7 +217,9 @@ impl GossipService {
         load_peers(&self.peers_file)
     }
 
-    fn persist_peers(&self) {
+    /// Writes the live peer list to `peers.txt` (temporary file, fsync, rename).
+    fn persist_peers(&self) -> std::io::Result<()> {
+        let _guard = self.persist_lock.lock().unwrap_or_else(|e| e.into_inner());
         let addrs: BTreeMap<String, ()> = self
             .peers()
             .into_iter()
@@ -222,12 +228,9 @@ impl GossipService {
             .collect();
         let text: String = addrs.keys().map(|a| format!("{a}\n")).collect();
         let tmp = self.peers_file.with_extension("tmp");
-        let result = std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-            .and_then(|_| std::fs::rename(&tmp, &self.peers_file));
-        if let Err(e) = result {
-            warn!(file = %self.peers_file.display(), error = %e, "could not persist the peer list");
-        }
+        std::fs::write(&tmp, text)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &self.peers_file)
     }
 }
 
@@ -331,6 +334,33 @@ mod tests {
         );
         let saved = load_peers(&dirs[1].path().join("peers.txt"));
         assert_eq!(saved.len(), 2, "{saved:?}");
+        stop_tx.send(true).unwrap();
+    }
+
+    /// Gossip frames are handled concurrently, each may persist the peer list: concurrent
+    /// writers must all succeed (they once shared the temporary file and one lost it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_peer_list_writes_all_succeed() {
+        let (stop_tx, stop) = watch::channel(false);
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let a = start("127.0.0.1", vec![], dirs[0].path(), stop.clone()).await;
+        let seed = a.gossiper.lock().unwrap().local().addr;
+        let b = start("127.0.0.1", vec![seed], dirs[1].path(), stop.clone()).await;
+        for _ in 0..100 {
+            if !b.peers().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(b.peers().len(), 1, "b learns a");
+        let failures: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| (0..50).filter(|_| b.persist_peers().is_err()).count()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(failures, 0, "concurrent writes of peers.txt failed");
+        assert_eq!(load_peers(&dirs[1].path().join("peers.txt")), vec![seed]);
         stop_tx.send(true).unwrap();
     }
 }

@@ -9,6 +9,7 @@
 //! (for example a real Apache Cassandra) so the suite itself can be checked against the
 //! reference implementation. Tests that must kill or restart the process skip in that mode.
 
+pub mod docker;
 pub mod linearizability;
 
 use std::fs::{self, File};
