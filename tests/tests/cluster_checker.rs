@@ -325,8 +325,19 @@ async fn quorum_reads_and_writes_stay_consistent_while_nodes_are_killed() {
         );
         failed_present += got.len() - want.len();
     }
+    // How much repairing the kills caused (hints delivered, repair and forwarded writes).
+    let received = |verb: &str| -> u64 {
+        cluster
+            .nodes
+            .iter()
+            .map(|n| common::internode_received(n, verb))
+            .sum()
+    };
     shoal_tests::record(&format!(
-        "cluster_checker: all {w_ok} acknowledged writes read back at ALL; {failed_present} of {w_fail} failed writes are present too"
+        "cluster_checker: all {w_ok} acknowledged writes read back at ALL; {failed_present} of {w_fail} failed writes are present too; counted since each node's last start the nodes received {} HINT_REQ, {} MUTATION_REQ, {} READ_REQ",
+        received("HINT_REQ"),
+        received("MUTATION_REQ"),
+        received("READ_REQ")
     ));
     drop(cluster);
 }
