@@ -245,11 +245,17 @@ impl Gossiper {
     }
 
     /// The ring as gossip describes it: hosts with tokens whose status puts them on the ring
-    /// (NORMAL or LEAVING). Hosts whose tokens collide with an earlier host are left out.
+    /// (NORMAL, LEAVING, or `shutdown`: a node stopped cleanly still owns its ranges and is
+    /// merely down, as in Cassandra; taking it off the ring would hand its ranges to other
+    /// nodes for the length of a restart). Hosts whose tokens collide with an earlier host
+    /// are left out.
     pub fn ring(&self) -> Ring {
         let mut ring = Ring::new();
         for (h, s) in &self.states {
-            if !matches!(s.status(), Some(Status::Normal | Status::Leaving)) {
+            if !matches!(
+                s.status(),
+                Some(Status::Normal | Status::Leaving | Status::Shutdown)
+            ) {
                 continue;
             }
             let addr = if *h == self.local.host_id {
@@ -1017,6 +1023,9 @@ mod tests {
             addr: Some(b.local.addr)
         }));
         assert_eq!(a.live_members().len(), 2);
+        // Down, but still owning its tokens: its replicas do not move to other nodes.
+        assert!(a.ring().host(&b.local.host_id).is_some());
+        assert_eq!(a.ring().tokens().len(), 3);
         // c goes silent: convicted by the failure detector, not before ~18 mean intervals.
         let mut down_at = None;
         for k in 4..80 {

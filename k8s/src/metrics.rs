@@ -66,6 +66,21 @@ pub const ERROR_CODES: [(i32, &str); 21] = [
     (-1, "other"),
 ];
 
+/// Internode requests counted where they are received (Cassandra's verb names), by
+/// message type id (`shoal_gossip::internode::MessageType::id`).
+pub const INTERNODE_VERBS: [(&str, u8); 10] = [
+    ("MUTATION_REQ", 0x10),
+    ("READ_REQ", 0x12),
+    ("RANGE_REQ", 0x14),
+    ("HINT_REQ", 0x16),
+    ("TRUNCATE_REQ", 0x18),
+    ("PAXOS_PREPARE_REQ", 0x20),
+    ("PAXOS_PROPOSE_REQ", 0x22),
+    ("PAXOS_COMMIT_REQ", 0x24),
+    ("SCHEMA_PULL_REQ", 0x30),
+    ("SCHEMA_PUSH_REQ", 0x32),
+];
+
 /// Upper bounds in seconds: 100 µs .. 10 s covers a memtable hit to a timed-out request.
 pub const BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -140,6 +155,7 @@ pub struct Metrics {
     errors: [[AtomicU64; ERROR_CODES.len()]; OPS.len()],
     timeouts: [AtomicU64; OPS.len()],
     dropped_messages: AtomicU64,
+    internode_received: [AtomicU64; INTERNODE_VERBS.len()],
     pub gauges: Gauges,
 }
 
@@ -152,6 +168,7 @@ impl Default for Metrics {
             errors: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             timeouts: std::array::from_fn(|_| AtomicU64::new(0)),
             dropped_messages: AtomicU64::new(0),
+            internode_received: std::array::from_fn(|_| AtomicU64::new(0)),
             gauges,
         }
     }
@@ -194,6 +211,21 @@ impl Metrics {
     }
 
     /// A message dropped because it waited longer than its timeout (internode work later).
+    /// An internode message of type `type_id` arrived; only [`INTERNODE_VERBS`] are counted.
+    pub fn record_internode_message(&self, type_id: u8) {
+        if let Some(i) = INTERNODE_VERBS.iter().position(|&(_, id)| id == type_id) {
+            self.internode_received[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Internode requests of `verb` received so far (0 for an unknown verb).
+    pub fn internode_received(&self, verb: &str) -> u64 {
+        INTERNODE_VERBS
+            .iter()
+            .position(|&(v, _)| v == verb)
+            .map_or(0, |i| self.internode_received[i].load(Ordering::Relaxed))
+    }
+
     pub fn record_dropped_message(&self) {
         self.dropped_messages.fetch_add(1, Ordering::Relaxed);
     }
@@ -289,6 +321,20 @@ impl Metrics {
                 out,
                 "shoal_client_request_timeouts_total{{op=\"{op}\"}} {}",
                 load_u(&self.timeouts[oi])
+            );
+        }
+
+        head(
+            &mut out,
+            "shoal_internode_messages_received_total",
+            "counter",
+            "Internode requests this node received, by verb.",
+        );
+        for (i, (verb, _)) in INTERNODE_VERBS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "shoal_internode_messages_received_total{{verb=\"{verb}\"}} {}",
+                load_u(&self.internode_received[i])
             );
         }
 
@@ -426,6 +472,23 @@ mod tests {
 
     fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
         text.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    #[test]
+    fn counts_internode_requests_by_verb() {
+        let m = Metrics::default();
+        m.record_internode_message(0x10);
+        m.record_internode_message(0x10);
+        m.record_internode_message(0x12);
+        m.record_internode_message(0x01); // gossip SYN: not a counted verb
+        m.record_internode_message(0x11); // a response: not counted
+        assert_eq!(m.internode_received("MUTATION_REQ"), 2);
+        assert_eq!(m.internode_received("READ_REQ"), 1);
+        assert_eq!(m.internode_received("GOSSIP"), 0);
+        let text = m.render(&Lifecycle::default());
+        assert!(text.contains("shoal_internode_messages_received_total{verb=\"MUTATION_REQ\"} 2"));
+        assert!(text.contains("shoal_internode_messages_received_total{verb=\"READ_REQ\"} 1"));
+        assert!(text.contains("shoal_internode_messages_received_total{verb=\"HINT_REQ\"} 0"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use shoal_gossip::internode::{Frame, MessageType, flags};
 use tracing::debug;
@@ -19,10 +19,15 @@ use crate::messaging::{HandlerFuture, InboundHandler};
 /// for one-way messages.
 pub type Handler = Arc<dyn Fn(SocketAddr, Frame) -> HandlerFuture + Send + Sync>;
 
+/// Called with the type id of every inbound frame before it is routed (the
+/// `/metrics` internode counters).
+pub type Observer = Arc<dyn Fn(u8) + Send + Sync>;
+
 /// Routes inbound frames by message type.
 #[derive(Default)]
 pub struct Dispatcher {
     handlers: RwLock<HashMap<MessageType, Handler>>,
+    observer: OnceLock<Observer>,
 }
 
 impl Dispatcher {
@@ -46,6 +51,11 @@ impl Dispatcher {
         }
     }
 
+    /// Sets the observer of inbound frames (once; later calls are ignored).
+    pub fn set_observer(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
+    }
+
     pub fn unregister(&self, msg_type: MessageType) -> Option<Handler> {
         self.handlers
             .write()
@@ -66,6 +76,9 @@ pub fn unsupported(msg_type: MessageType, request_id: u64) -> Frame {
 
 impl InboundHandler for Dispatcher {
     fn handle(&self, from: SocketAddr, frame: Frame) -> HandlerFuture {
+        if let Some(observe) = self.observer.get() {
+            observe(frame.msg_type.id());
+        }
         let handler = self
             .handlers
             .read()

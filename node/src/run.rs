@@ -176,6 +176,10 @@ pub async fn run_with(
     });
     // Membership: internode messaging on the storage port, gossip on top of it.
     let dispatcher = Dispatcher::new();
+    {
+        let m = metrics.clone();
+        dispatcher.set_observer(Arc::new(move |id| m.record_internode_message(id)));
+    }
     let (messaging_stop, messaging_stop_rx) = watch::channel(false);
     let storage_bind = SocketAddr::new(config.listen_address, config.storage_port);
     let storage_advertised = SocketAddr::new(broadcast_address, config.storage_port);

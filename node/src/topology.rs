@@ -1,7 +1,7 @@
 //! What the coordinator needs to know about the cluster at one instant: the ring (tokens,
-//! addresses, datacenters and racks of hosts in NORMAL or LEAVING state) and which hosts the
-//! failure detector believes alive. Membership publishes a new snapshot on every change;
-//! readers take an `Arc` and never wait on gossip.
+//! addresses, datacenters and racks of hosts in NORMAL, LEAVING or shutdown state) and
+//! which hosts the failure detector believes alive. Membership publishes a new snapshot on
+//! every change; readers take an `Arc` and never wait on gossip.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -134,6 +134,8 @@ pub struct NodeOptions {
     pub extra_args: Vec<String>,
     /// Use this loopback address instead of allocating one.
     pub address: Option<Ipv4Addr>,
+    /// Environment variables set for the process (e.g. `CASSANDRA_DC`).
+    pub env: Vec<(String, String)>,
 }
 
 impl NodeOptions {
@@ -151,6 +153,7 @@ pub struct Node {
     external: bool,
     addr: SocketAddr,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     data_dir: PathBuf,
     stderr_path: PathBuf,
     last_ready: Duration,
@@ -176,6 +179,7 @@ impl Node {
                 external: true,
                 addr,
                 args: Vec::new(),
+                env: Vec::new(),
                 data_dir: PathBuf::new(),
                 stderr_path: PathBuf::new(),
                 last_ready: Duration::ZERO,
@@ -219,6 +223,7 @@ impl Node {
             external: false,
             addr: SocketAddr::new(IpAddr::V4(ip), CQL_PORT),
             args,
+            env: opts.env.clone(),
             data_dir,
             stderr_path: tmp.path().join("stderr.log"),
             last_ready: Duration::ZERO,
@@ -250,6 +255,7 @@ impl Node {
         let started = Instant::now();
         let child = Command::new(shoal_bin())
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
@@ -466,6 +472,36 @@ pub fn host_id(ip: IpAddr) -> Option<String> {
     v["host_id"].as_str().map(str::to_string)
 }
 
+/// Every sample of a node's `/metrics` (Prometheus text), keyed by the series as written,
+/// labels included: `shoal_client_requests_total{op="EXECUTE",cl="ONE"}`.
+pub fn metrics(ip: IpAddr) -> Option<std::collections::BTreeMap<String, f64>> {
+    let (status, body) = http_get(ip, ADMIN_PORT, "/metrics").ok()?;
+    if status != 200 {
+        return None;
+    }
+    Some(
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+/// The sum of every series of a node's `/metrics` whose name (with labels) starts with
+/// `prefix`; 0 when none does, `None` when the endpoint does not answer.
+pub fn metric_sum(ip: IpAddr, prefix: &str) -> Option<f64> {
+    Some(
+        metrics(ip)?
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum(),
+    )
+}
+
 /// Polls `f` every 200 ms until it returns `Some`, or panics with `what` after `timeout`.
 pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -506,6 +542,38 @@ impl Cluster {
                 }
             })
             .collect()
+    }
+
+    /// Starts one node per `(dc, rack)` of `layout`, one after the other, with
+    /// GossipingPropertyFileSnitch and `CASSANDRA_DC`/`CASSANDRA_RACK` set as the official
+    /// image does. The first node of every datacenter is a seed; the very first node lists
+    /// only itself, so it founds the ring (a node that lists other seeds waits for a member
+    /// rather than founding: kubernetes.md §3 rule 4). Waits for convergence.
+    pub fn start_in_dcs(layout: &[(&str, &str)], extra: &[&str], yaml: Option<&str>) -> Cluster {
+        let mut opts = Cluster::options_with(layout.len(), extra, yaml);
+        let mut seeds: Vec<String> = Vec::new();
+        for (i, (dc, _)) in layout.iter().enumerate() {
+            if !layout[..i].iter().any(|(d, _)| d == dc) {
+                seeds.push(opts[i].address.expect("allocated").to_string());
+            }
+        }
+        for (i, (o, (dc, rack))) in opts.iter_mut().zip(layout).enumerate() {
+            if i > 0 {
+                o.extra_args[1] = seeds.join(",");
+            }
+            o.env = vec![
+                ("CASSANDRA_DC".into(), dc.to_string()),
+                ("CASSANDRA_RACK".into(), rack.to_string()),
+                (
+                    "CASSANDRA_ENDPOINT_SNITCH".into(),
+                    "GossipingPropertyFileSnitch".into(),
+                ),
+            ];
+        }
+        let nodes = opts.into_iter().map(Node::start).collect();
+        let c = Cluster { nodes };
+        c.wait_converged(Duration::from_secs(60));
+        c
     }
 
     /// Like [`Cluster::start`], every node also reading the cassandra.yaml text `yaml`.

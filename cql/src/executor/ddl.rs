@@ -1,7 +1,7 @@
 //! Schema statements: keyspaces, tables, user types, TRUNCATE; with Cassandra's validation
 //! and error texts. Every change is persisted before it is acknowledged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use shoal_engine::TableOptions;
@@ -242,28 +242,60 @@ fn replication(
             )));
         }
     } else {
-        let local_dc = ex.node().dc.clone();
-        // Cassandra 4 expands 'replication_factor' to every known datacenter on CREATE,
-        // and on ALTER keeps the datacenters already listed.
-        if let Some(rf) = map.remove("replication_factor") {
-            let rf = parse_rf(&rf)?;
-            if let Some(prev) = existing {
-                for (k, v) in prev {
-                    if k != "class" {
-                        out.insert(k.clone(), v.clone());
-                    }
+        let mut known: BTreeSet<String> = BTreeSet::new();
+        known.insert(ex.node().dc.clone());
+        if let Some(view) = ex.cluster_view() {
+            known.extend(view.peers().into_iter().filter_map(|p| p.data_center));
+        }
+        let mut rfs = BTreeMap::new();
+        for (k, v) in map {
+            let rf = parse_rf(&v)?;
+            rfs.insert(k, rf);
+        }
+        out.extend(nts_options(ks, rfs, existing, &known)?);
+    }
+    Ok(out)
+}
+
+/// NetworkTopologyStrategy's options as Cassandra 4 stores them (`prepareOptions` and
+/// `validateExpectedOptions`): `replication_factor` expands to every known datacenter
+/// without an explicit factor (on ALTER the datacenters already listed keep theirs), an
+/// ALTER from SimpleStrategy with no option keeps the old factor, and a datacenter nobody
+/// in the cluster belongs to is rejected. `known_dcs` is this node's datacenter and those of
+/// its peers.
+pub(crate) fn nts_options(
+    ks: &str,
+    mut given: BTreeMap<String, u32>,
+    existing: Option<&BTreeMap<String, String>>,
+    known_dcs: &BTreeSet<String>,
+) -> CqlResult<BTreeMap<String, String>> {
+    let mut default = given.remove("replication_factor");
+    if default.is_none() && given.is_empty() {
+        // ALTER from SimpleStrategy to NetworkTopologyStrategy without options.
+        default = existing
+            .and_then(|p| p.get("replication_factor"))
+            .and_then(|v| v.parse().ok());
+    }
+    let mut out: BTreeMap<String, String> = given
+        .into_iter()
+        .map(|(dc, rf)| (dc, rf.to_string()))
+        .collect();
+    if let Some(rf) = default {
+        if let Some(prev) = existing {
+            for (k, v) in prev {
+                if k != "class" && k != "replication_factor" {
+                    out.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
-            out.insert(local_dc.clone(), rf.to_string());
         }
-        for (dc, v) in map {
-            if dc != local_dc {
-                return Err(CqlError::Config(format!(
-                    "Unrecognized strategy option {{{dc}}} passed to NetworkTopologyStrategy for keyspace {ks}"
-                )));
-            }
-            out.insert(dc, parse_rf(&v)?.to_string());
+        for dc in known_dcs {
+            out.entry(dc.clone()).or_insert_with(|| rf.to_string());
         }
+    }
+    if let Some(dc) = out.keys().find(|dc| !known_dcs.contains(*dc)) {
+        return Err(CqlError::Config(format!(
+            "Unrecognized strategy option {{{dc}}} passed to NetworkTopologyStrategy for keyspace {ks}"
+        )));
     }
     Ok(out)
 }
@@ -1381,4 +1413,73 @@ fn drop_type(
         .keyspaces
         .insert(ks_name.to_string(), Arc::new(new_ks));
     Ok(Some(change("DROPPED", "TYPE", ks_name, &name.name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dcs(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn given(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    fn strs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn replication_factor_expands_to_every_known_datacenter() {
+        let known = dcs(&["dc1", "dc2"]);
+        let out = nts_options("ks", given(&[("replication_factor", 2)]), None, &known).unwrap();
+        assert_eq!(out, strs(&[("dc1", "2"), ("dc2", "2")]));
+        // An explicit factor wins over the default.
+        let out = nts_options(
+            "ks",
+            given(&[("replication_factor", 2), ("dc2", 1)]),
+            None,
+            &known,
+        )
+        .unwrap();
+        assert_eq!(out, strs(&[("dc1", "2"), ("dc2", "1")]));
+    }
+
+    #[test]
+    fn explicit_datacenters_of_the_cluster_are_accepted_others_rejected() {
+        let known = dcs(&["dc1", "dc2"]);
+        let out = nts_options("ks", given(&[("dc1", 3), ("dc2", 2)]), None, &known).unwrap();
+        assert_eq!(out, strs(&[("dc1", "3"), ("dc2", "2")]));
+        let err = nts_options("ks", given(&[("dc3", 1)]), None, &known).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Unrecognized strategy option {dc3} passed to NetworkTopologyStrategy for keyspace ks"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn alter_keeps_listed_datacenters_and_converts_from_simple() {
+        let known = dcs(&["dc1", "dc2"]);
+        let prev = strs(&[("class", "x"), ("dc1", "3")]);
+        let out = nts_options(
+            "ks",
+            given(&[("replication_factor", 1)]),
+            Some(&prev),
+            &known,
+        )
+        .unwrap();
+        assert_eq!(out, strs(&[("dc1", "3"), ("dc2", "1")]));
+        // Explicit options only: exactly those.
+        let out = nts_options("ks", given(&[("dc2", 2)]), Some(&prev), &known).unwrap();
+        assert_eq!(out, strs(&[("dc2", "2")]));
+        let simple = strs(&[("class", "x"), ("replication_factor", "2")]);
+        let out = nts_options("ks", BTreeMap::new(), Some(&simple), &known).unwrap();
+        assert_eq!(out, strs(&[("dc1", "2"), ("dc2", "2")]));
+    }
 }

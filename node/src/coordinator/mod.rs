@@ -90,7 +90,12 @@ pub struct ClusterCoordinator {
     down_since: Mutex<HashMap<HostId, Instant>>,
     replaying: Mutex<HashSet<HostId>>,
     replay_wakeup: Notify,
+    /// Told the pending hint count whenever it changes (the `shoal_hints_pending` gauge).
+    on_pending: std::sync::OnceLock<PendingObserver>,
 }
+
+/// Receives the number of hints waiting for delivery.
+pub type PendingObserver = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// What one replica said about a write.
 struct WriteAck {
@@ -119,6 +124,7 @@ impl ClusterCoordinator {
             down_since: Mutex::new(HashMap::new()),
             replaying: Mutex::new(HashSet::new()),
             replay_wakeup: Notify::new(),
+            on_pending: std::sync::OnceLock::new(),
         })
     }
 
@@ -137,6 +143,13 @@ impl ClusterCoordinator {
     /// Hints waiting for delivery (the `shoal_hints_pending` gauge).
     pub fn hints_pending(&self) -> u64 {
         self.hints.as_ref().map_or(0, |h| h.total())
+    }
+
+    /// Publishes the pending hint count to the observer, if any.
+    fn publish_pending(&self) {
+        if let Some(f) = self.on_pending.get() {
+            f(self.hints_pending());
+        }
     }
 
     /// Membership calls this after publishing a new topology: hosts that came back get
@@ -200,7 +213,13 @@ impl ClusterCoordinator {
             mutations: mutations.to_vec(),
         };
         match store.store(host, &hint) {
-            Ok(()) => true,
+            Ok(()) => {
+                // The gauge must count a hint as soon as it exists, not at the next replay
+                // round: "no hints pending" is what tells an operator (and the tests) that
+                // a returning replica has everything.
+                self.publish_pending();
+                true
+            }
             Err(e) => {
                 warn!(%host, error = %e, "could not store a hint");
                 false
@@ -744,6 +763,7 @@ impl ClusterCoordinator {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&host);
+        self.publish_pending();
         result
     }
 
@@ -789,8 +809,11 @@ impl ClusterCoordinator {
     pub fn spawn_hint_replay(
         self: &Arc<Self>,
         mut stop: watch::Receiver<bool>,
-        on_pending: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+        on_pending: Option<PendingObserver>,
     ) {
+        if let Some(f) = on_pending {
+            let _ = self.on_pending.set(f);
+        }
         let this = self.clone();
         tokio::spawn(async move {
             loop {
@@ -821,9 +844,7 @@ impl ClusterCoordinator {
                         }
                     }
                 }
-                if let Some(f) = &on_pending {
-                    f(this.hints_pending());
-                }
+                this.publish_pending();
             }
         });
     }

@@ -106,3 +106,63 @@ where
         .map(|r| r.expect("deserialize row"))
         .collect()
 }
+
+/// A session whose requests only go to `nodes` (they are the coordinators), token-aware
+/// among them. Knows the whole cluster's metadata through them.
+pub async fn pinned_to(nodes: &[&Node]) -> Session {
+    let addrs: Vec<std::net::SocketAddr> = nodes.iter().map(|n| n.addr()).collect();
+    let filter = scylla::policies::host_filter::AllowListHostFilter::new(addrs.iter().copied())
+        .expect("allow list");
+    let mut b = SessionBuilder::new()
+        .host_filter(std::sync::Arc::new(filter))
+        .connection_timeout(Duration::from_secs(5));
+    for a in &addrs {
+        b = b.known_node_addr(*a);
+    }
+    b.build().await.unwrap_or_else(|e| {
+        panic!(
+            "connect to {addrs:?}: {e}\n{}",
+            nodes.first().map(|n| n.stderr_tail()).unwrap_or_default()
+        )
+    })
+}
+
+/// Prepares `cql` with consistency `cl`, failing the test with the server's message.
+pub async fn prepare_cl(
+    session: &Session,
+    cql: &str,
+    cl: scylla::frame::types::Consistency,
+    idempotent: bool,
+) -> scylla::statement::prepared::PreparedStatement {
+    let mut p = session
+        .prepare(cql)
+        .await
+        .unwrap_or_else(|e| panic!("prepare {cql}: {e}"));
+    p.set_consistency(cl);
+    p.set_is_idempotent(idempotent);
+    p
+}
+
+/// A node's count of internode requests of `verb` received (`/metrics`), 0 if none.
+pub fn internode_received(node: &Node, verb: &str) -> u64 {
+    shoal_tests::metric_sum(
+        node.ip(),
+        &format!("shoal_internode_messages_received_total{{verb=\"{verb}\"}}"),
+    )
+    .unwrap_or_else(|| panic!("/metrics of {} does not answer", node.ip())) as u64
+}
+
+/// A node's count of CQL requests of `op` (QUERY, EXECUTE, ...) it coordinated, all
+/// consistency levels.
+pub fn cql_requests(node: &Node, op: &str) -> u64 {
+    shoal_tests::metric_sum(
+        node.ip(),
+        &format!("shoal_client_requests_total{{op=\"{op}\","),
+    )
+    .unwrap_or_else(|| panic!("/metrics of {} does not answer", node.ip())) as u64
+}
+
+/// Hints a node holds for other nodes (`shoal_hints_pending`).
+pub fn hints_pending(node: &Node) -> Option<u64> {
+    shoal_tests::metric_sum(node.ip(), "shoal_hints_pending").map(|v| v as u64)
+}
