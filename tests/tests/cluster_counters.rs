@@ -1,7 +1,8 @@
 //! Counters across replicas with real node processes: an RF=3 counter table on three
 //! nodes, increments at QUORUM coordinated by each node in turn, reads at ALL (and at ONE
 //! on each replica) return the exact sums, also after a clean restart and after a kill -9
-//! and restart of a replica (commit-log replay must count every delta once).
+//! and restart of a replica (commit-log replay must count every delta once), and after
+//! increments made while a replica was down (it gets them from hints).
 
 mod common;
 
@@ -207,6 +208,49 @@ async fn counter_increments_through_every_node_sum_exactly_across_restarts() {
     increment(&sessions, &updates, 60, &mut sums).await;
     check(
         "increments after kill -9 and restart",
+        &sessions,
+        &at_all,
+        &at_one,
+        &sums,
+    )
+    .await;
+    // A replica down during increments gets the deltas it missed from hints.
+    drop(sessions);
+    tokio::task::block_in_place(|| {
+        cluster.nodes[1].terminate();
+    });
+    let live = [&cluster.nodes[0], &cluster.nodes[2]];
+    let mut sessions = Vec::new();
+    for n in live {
+        sessions.push(pinned_to(&[n]).await);
+    }
+    let (updates, _, _) = statements(&sessions).await;
+    // The others must know it is down (the shutdown announcement) before they send.
+    shoal_tests::wait_until("node 2 seen down", Duration::from_secs(20), || {
+        shoal_tests::ring(cluster.nodes[0].ip())
+            .and_then(|r| r.iter().any(|m| m.status == "Down").then_some(()))
+    });
+    increment(&sessions, &updates, 40, &mut sums).await;
+    drop(sessions);
+    tokio::task::block_in_place(|| {
+        cluster.nodes[1].restart();
+        cluster.wait_converged(Duration::from_secs(60));
+        shoal_tests::wait_until("hints to replay", Duration::from_secs(60), || {
+            let pending: f64 = cluster
+                .nodes
+                .iter()
+                .map(|n| shoal_tests::metric_sum(n.ip(), "shoal_hints_pending").unwrap_or(1.0))
+                .sum();
+            (pending == 0.0).then_some(())
+        });
+    });
+    let mut sessions = Vec::new();
+    for n in &cluster.nodes {
+        sessions.push(pinned_to(&[n]).await);
+    }
+    let (_, at_all, at_one) = statements(&sessions).await;
+    check(
+        "after increments with one replica down (hinted)",
         &sessions,
         &at_all,
         &at_one,

@@ -293,7 +293,9 @@ impl ClusterCoordinator {
             for host in reps.iter().copied() {
                 let dc = topo.host(&host).map_or(String::new(), |h| h.dc.clone());
                 if !topo.is_alive(&host) {
-                    let hinted = !counter && self.should_hint(&host) && self.hint(host, &muts);
+                    // Never sent, so a hint delivers even a counter delta exactly once (a
+                    // replica that timed out may have applied it: those are not hinted).
+                    let hinted = self.should_hint(&host) && self.hint(host, &muts);
                     // A hint satisfies ANY and nothing else.
                     let _ = tx.send(WriteAck {
                         group: gi,
@@ -451,9 +453,9 @@ impl ClusterCoordinator {
 
         if counter {
             // Counter cells hold a replica's own running sum of deltas; merging replicas
-            // would add those sums together. Every replica got every delta (counters are
-            // never hinted), so the freshest single answer is the best one and nothing is
-            // repaired.
+            // would add those sums together. Every replica gets every delta (a replica that
+            // was down gets it from a hint), so the freshest single answer is the best one
+            // and nothing is repaired.
             let replies = self
                 .gather(topo, &targets, ReadKind::Data, &cmd, deadline)
                 .await;
