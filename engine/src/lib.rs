@@ -1071,8 +1071,12 @@ impl Inner {
             if id >= keep_from {
                 break;
             }
-            std::fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
-            n += 1;
+            match std::fs::remove_file(&path) {
+                Ok(()) => n += 1,
+                // A concurrent discard (the flush thread and an explicit flush) got it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path, e)),
+            }
         }
         if n > 0 {
             commitlog::sync_dir(&self.config.commitlog_dir)?;
@@ -1083,9 +1087,6 @@ impl Inner {
 }
 
 impl Inner {
-    /// Blocks the calling writer while memtables exceed their throttle limit, until flushes
-    /// bring them back under it: writes slow down to the flush rate instead of failing or
-    /// exhausting memory.
     /// How a writer is held back when flushing falls behind. Soft zone, from three
     /// quarters of the hard limit: each write is delayed as if writes were capped at
     /// `delayed_write_rate`, so a flush that falls behind slows writers a little at a time
