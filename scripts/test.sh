@@ -37,8 +37,14 @@ fi
 export PATH=$PATH:$VENV/bin
 
 # --- Node binary ---------------------------------------------------------------------
-step "cargo build -p shoal-node --bin shoal"
-cargo build -p shoal-node --bin shoal
+# `cargo test --no-run` builds every test and, for shoal-node's integration tests, the
+# `shoal` binary itself with the workspace's test-time feature set: building the binary with
+# `cargo build` first would compile most dependencies twice (different feature unification).
+step "cargo test --workspace --no-run (tests and the shoal binary)"
+cargo test --workspace --no-run
+if [[ ! -x $ROOT/target/debug/shoal ]]; then
+    cargo build -p shoal-node --bin shoal
+fi
 export SHOAL_BIN=${SHOAL_BIN:-$ROOT/target/debug/shoal}
 # The durability test appends its restart timings here so they survive cargo's capture.
 export SHOAL_TEST_REPORT=$ROOT/target/shoal-test-report.txt
