@@ -7,6 +7,11 @@ use std::time::Duration;
 use shoal_node::run::RunOptions;
 use tokio::sync::watch;
 
+/// Memtable churn (millions of small nodes allocated by request threads, freed in bulk by
+/// flushes) is what glibc malloc handles worst; see docs/benchmarks.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Shoal-only flag (not a cassandra.yaml key), taken out of argv before the config parser
 /// sees it: `--drain-delay-ms N` / `--drain-delay-ms=N`, else `SHOAL_DRAIN_DELAY_MS`.
 const DRAIN_DELAY_FLAG: &str = "--drain-delay-ms";
