@@ -877,7 +877,7 @@ struct Writer {
 /// In periodic mode a background sync is also requested after this many bytes, so the
 /// kernel never holds much unsynced log: rotations (which sync the old segment inline)
 /// and the periodic syncs stay short instead of flushing a whole segment at once.
-const INCREMENTAL_SYNC_BYTES: u64 = 16 << 20;
+const INCREMENTAL_SYNC_BYTES: u64 = 4 << 20;
 
 impl Writer {
     /// Starts creating the segment after the current one.
