@@ -1,9 +1,8 @@
 //! A linearizability checker for a compare-and-set register driven by increments
 //! (`UPDATE ... SET v = e + 1 ... IF v = e`), for the cluster LWT tests.
 //!
-//! The same checker checks the in-process Paxos simulation (`node/src/paxos/sim.rs`);
-//! it is repeated here because this crate talks to nodes only over the network and does
-//! not link the node crate.
+//! The in-process Paxos simulation (`node/src/paxos/sim.rs`) uses it too, through a
+//! dev-dependency (this crate links no node code, so the arrow points the right way).
 
 /// What one compare-and-set returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
