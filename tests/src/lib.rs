@@ -680,3 +680,13 @@ pub fn record(line: &str) {
         let _ = writeln!(f, "{line}");
     }
 }
+
+/// True (after saying so) when the tests run against `SHOAL_TEST_TARGET`: multi-node tests
+/// need a cluster of shoal processes of their own.
+pub fn skip_without_cluster() -> bool {
+    if external_target().is_some() {
+        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
+        return true;
+    }
+    false
+}

@@ -23,21 +23,13 @@ use rand::Rng;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::frame::types::Consistency;
-use shoal_tests::{Cluster, external_target};
+use shoal_tests::Cluster;
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
 const KEYS: i32 = 6;
 const READERS: usize = 4;
 const NEMESIS_FOR: Duration = Duration::from_secs(24);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-fn skip_external() -> bool {
-    if external_target().is_some() {
-        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
-        return true;
-    }
-    false
-}
 
 #[derive(Clone, Debug)]
 enum Kind {
@@ -192,7 +184,7 @@ fn the_checker_flags_stale_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_reads_and_writes_stay_consistent_while_nodes_are_killed() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::db_error;
@@ -11,36 +10,15 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::DbError;
 use scylla::frame::types::Consistency;
-use scylla::policies::host_filter::AllowListHostFilter;
 use scylla::statement::prepared::PreparedStatement;
-use shoal_tests::{Cluster, Node, external_target, http_get, wait_until};
+use shoal_tests::{Cluster, Node, http_get, wait_until};
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
-
-fn skip_external() -> bool {
-    if external_target().is_some() {
-        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
-        return true;
-    }
-    false
-}
 
 /// A token-aware session that knows every node from one contact point.
 async fn session(node: &Node) -> Session {
     SessionBuilder::new()
         .known_node_addr(node.addr())
-        .connection_timeout(Duration::from_secs(5))
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", node.addr(), node.stderr_tail()))
-}
-
-/// A session that only ever talks to `node`: it is the coordinator of every request.
-async fn pinned(node: &Node) -> Session {
-    let filter = AllowListHostFilter::new([node.addr()]).expect("allow list");
-    SessionBuilder::new()
-        .known_node_addr(node.addr())
-        .host_filter(Arc::new(filter))
         .connection_timeout(Duration::from_secs(5))
         .build()
         .await
@@ -89,7 +67,7 @@ fn hints_pending(node: &Node) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_writes_survive_a_killed_node_and_hints_replay() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let mut cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))
@@ -141,7 +119,7 @@ async fn quorum_writes_survive_a_killed_node_and_hints_replay() {
 
     // ALL sees every acknowledged write, and the restarted node alone (CL ONE with itself as
     // coordinator reads its own replica first) has them too.
-    let s3 = pinned(&cluster.nodes[2]).await;
+    let s3 = common::pinned(&cluster.nodes[2]).await;
     for (sess, cl, who) in [
         (&s, Consistency::All, "ALL"),
         (&s3, Consistency::One, "ONE on the restarted node"),
@@ -173,13 +151,13 @@ async fn quorum_writes_survive_a_killed_node_and_hints_replay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unavailable_when_too_few_replicas_are_alive() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let mut cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))
         .await
         .unwrap();
-    let s = pinned(&cluster.nodes[0]).await;
+    let s = common::pinned(&cluster.nodes[0]).await;
     let ks = rf3_table(&s).await;
     // SIGTERM announces the shutdown by gossip: the others know at once that it is down.
     cluster.nodes[2].terminate();
@@ -259,7 +237,7 @@ async fn unavailable_when_too_few_replicas_are_alive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_at_all_repairs_a_stale_replica() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let mut cluster = tokio::task::spawn_blocking(|| {
@@ -267,7 +245,7 @@ async fn read_at_all_repairs_a_stale_replica() {
     })
     .await
     .unwrap();
-    let s1 = pinned(&cluster.nodes[0]).await;
+    let s1 = common::pinned(&cluster.nodes[0]).await;
     let ks = rf3_table(&s1).await;
     cluster.nodes[2].terminate();
     wait_until("node 3 seen down", Duration::from_secs(20), || {
@@ -292,7 +270,7 @@ async fn read_at_all_repairs_a_stale_replica() {
         });
     }
     cluster.wait_converged(Duration::from_secs(30));
-    let s3 = pinned(&cluster.nodes[2]).await;
+    let s3 = common::pinned(&cluster.nodes[2]).await;
     let local_one = prepare(
         &s3,
         &format!("SELECT v FROM {ks}.t WHERE k = ?"),

@@ -14,18 +14,10 @@ use scylla::client::session::Session;
 use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::Counter;
-use shoal_tests::{Cluster, external_target};
+use shoal_tests::Cluster;
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
 const KEYS: i64 = 4;
-
-fn skip_external() -> bool {
-    if external_target().is_some() {
-        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
-        return true;
-    }
-    false
-}
 
 /// `rounds` increments, each through the next node's session in turn; adds them to `sums`.
 async fn increment(
@@ -101,7 +93,7 @@ async fn check(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter_increments_through_every_node_sum_exactly_across_restarts() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let started = Instant::now();

@@ -14,18 +14,10 @@ use common::{db_error, internode_received, pinned_to, prepare_cl};
 use scylla::client::session::Session;
 use scylla::errors::DbError;
 use scylla::frame::types::Consistency;
-use shoal_tests::{Cluster, Node, external_target, wait_until};
+use shoal_tests::{Cluster, Node, wait_until};
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
 const NTS: &str = "org.apache.cassandra.locator.NetworkTopologyStrategy";
-
-fn skip_external() -> bool {
-    if external_target().is_some() {
-        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
-        return true;
-    }
-    false
-}
 
 async fn replication(s: &Session, ks: &str) -> HashMap<String, String> {
     let rows: Vec<(HashMap<String, String>,)> = common::rows(
@@ -58,7 +50,7 @@ fn delta(after: &[u64], before: &[u64]) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_datacenters_local_levels_stay_local_and_each_quorum_needs_both() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let started = Instant::now();

@@ -9,36 +9,14 @@ use std::time::{Duration, Instant};
 
 use common::db_error;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::DbError;
 use scylla::frame::types::{Consistency, SerialConsistency};
-use scylla::policies::host_filter::AllowListHostFilter;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
 use shoal_tests::linearizability::{CasOp, CasOutcome, check_cas_register};
-use shoal_tests::{Cluster, Node, external_target, ring, wait_until};
+use shoal_tests::{Cluster, ring, wait_until};
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
-
-fn skip_external() -> bool {
-    if external_target().is_some() {
-        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
-        return true;
-    }
-    false
-}
-
-/// A session that only ever talks to `node`: it coordinates every request.
-async fn pinned(node: &Node) -> Session {
-    let filter = AllowListHostFilter::new([node.addr()]).expect("allow list");
-    SessionBuilder::new()
-        .known_node_addr(node.addr())
-        .host_filter(Arc::new(filter))
-        .connection_timeout(Duration::from_secs(5))
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", node.addr(), node.stderr_tail()))
-}
 
 async fn rf3_register(s: &Session) -> String {
     let ks = shoal_tests::unique_keyspace();
@@ -100,7 +78,7 @@ fn cas_result(res: scylla::response::query_result::QueryResult) -> (bool, Option
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_increments_through_every_node_are_linearizable() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))
@@ -108,7 +86,7 @@ async fn concurrent_increments_through_every_node_are_linearizable() {
         .unwrap();
     let mut sessions = Vec::new();
     for n in &cluster.nodes {
-        sessions.push(Arc::new(pinned(n).await));
+        sessions.push(Arc::new(common::pinned(n).await));
     }
     let ks = rf3_register(&sessions[0]).await;
 
@@ -193,13 +171,13 @@ async fn concurrent_increments_through_every_node_are_linearizable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serial_cas_needs_a_quorum_of_replicas() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let mut cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))
         .await
         .unwrap();
-    let s = pinned(&cluster.nodes[0]).await;
+    let s = common::pinned(&cluster.nodes[0]).await;
     let ks = rf3_register(&s).await;
     let stmt = cas_statement(&s, &ks).await;
 

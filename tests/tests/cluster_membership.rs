@@ -13,18 +13,10 @@ use std::time::{Duration, Instant};
 
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::host_filter::AllowListHostFilter;
-use shoal_tests::{Cluster, Node, RingMember, external_target, ring, shoal_bin, wait_until};
+use shoal_tests::{Cluster, Node, RingMember, ring, shoal_bin, wait_until};
 use uuid::Uuid;
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
-
-fn skip_external() -> bool {
-    if external_target().is_some() {
-        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
-        return true;
-    }
-    false
-}
 
 /// A session that only ever talks to `node` (system.peers is per node).
 async fn pinned_session(node: &Node) -> scylla::client::session::Session {
@@ -55,7 +47,7 @@ type PeerV2Row = (IpAddr, i32, Option<IpAddr>, Option<i32>, Option<Uuid>);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_fill_peers_drivers_discover_all_and_status_prints_the_ring() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))
@@ -223,7 +215,7 @@ async fn three_nodes_fill_peers_drivers_discover_all_and_status_prints_the_ring(
 
 #[test]
 fn simultaneous_start_forms_one_ring() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let cluster = Cluster::start_simultaneously(3, FAST_DRAIN);
@@ -363,7 +355,7 @@ fn member_status(ip: IpAddr, host: &str) -> Option<String> {
 
 #[test]
 fn stopped_and_killed_nodes_are_reported_down_then_up_again() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let mut cluster = Cluster::start(3, FAST_DRAIN);

@@ -16,18 +16,10 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::frame::types::Consistency;
 use scylla::policies::load_balancing::DefaultPolicy;
-use shoal_tests::{Cluster, external_target};
+use shoal_tests::Cluster;
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
 const WRITES: i32 = 300;
-
-fn skip_external() -> bool {
-    if external_target().is_some() {
-        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
-        return true;
-    }
-    false
-}
 
 fn counters(cluster: &Cluster) -> Vec<(u64, u64)> {
     cluster
@@ -67,7 +59,7 @@ async fn write_all(s: &Session, ks: &str, start: i32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_aware_writes_arrive_at_the_owning_node() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))

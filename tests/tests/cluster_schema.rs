@@ -4,37 +4,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
-use scylla::policies::host_filter::AllowListHostFilter;
-use shoal_tests::{Cluster, Node, external_target, unique_keyspace};
+use shoal_tests::{Cluster, unique_keyspace};
 use uuid::Uuid;
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
-
-fn skip_external() -> bool {
-    if external_target().is_some() {
-        eprintln!("SKIPPED against SHOAL_TEST_TARGET: needs a cluster of shoal processes");
-        return true;
-    }
-    false
-}
-
-/// A session whose every request (and control connection) goes to `node` only: what a
-/// client of that node alone sees.
-async fn pinned(node: &Node) -> Session {
-    let filter = AllowListHostFilter::new([node.addr()]).expect("allow list");
-    SessionBuilder::new()
-        .known_node_addr(node.addr())
-        .host_filter(Arc::new(filter))
-        .connection_timeout(Duration::from_secs(5))
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", node.addr(), node.stderr_tail()))
-}
 
 async fn version(session: &Session) -> Uuid {
     let rows: Vec<(Uuid,)> =
@@ -72,16 +48,16 @@ async fn one_version(sessions: &[Session], timeout: Duration) -> Uuid {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddl_through_one_node_is_usable_at_once_through_the_others() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))
         .await
         .unwrap();
     let sessions = vec![
-        pinned(&cluster.nodes[0]).await,
-        pinned(&cluster.nodes[1]).await,
-        pinned(&cluster.nodes[2]).await,
+        common::pinned(&cluster.nodes[0]).await,
+        common::pinned(&cluster.nodes[1]).await,
+        common::pinned(&cluster.nodes[2]).await,
     ];
     let ks = unique_keyspace();
     let started = Instant::now();
@@ -135,16 +111,16 @@ async fn ddl_through_one_node_is_usable_at_once_through_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_create_table_on_two_nodes_converges() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))
         .await
         .unwrap();
     let sessions = vec![
-        pinned(&cluster.nodes[0]).await,
-        pinned(&cluster.nodes[1]).await,
-        pinned(&cluster.nodes[2]).await,
+        common::pinned(&cluster.nodes[0]).await,
+        common::pinned(&cluster.nodes[1]).await,
+        common::pinned(&cluster.nodes[2]).await,
     ];
     let ks = unique_keyspace();
     common::exec(
@@ -184,7 +160,7 @@ async fn concurrent_create_table_on_two_nodes_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_down_during_ddl_catches_up_after_restart() {
-    if skip_external() {
+    if shoal_tests::skip_without_cluster() {
         return;
     }
     let mut cluster = tokio::task::spawn_blocking(|| Cluster::start(3, FAST_DRAIN))
@@ -192,7 +168,7 @@ async fn a_node_down_during_ddl_catches_up_after_restart() {
         .unwrap();
     let ks = unique_keyspace();
     {
-        let s1 = pinned(&cluster.nodes[0]).await;
+        let s1 = common::pinned(&cluster.nodes[0]).await;
         common::exec(
             &s1,
             format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
@@ -200,8 +176,8 @@ async fn a_node_down_during_ddl_catches_up_after_restart() {
         .await;
     }
     cluster.nodes[2].terminate();
-    let s1 = pinned(&cluster.nodes[0]).await;
-    let s2 = pinned(&cluster.nodes[1]).await;
+    let s1 = common::pinned(&cluster.nodes[0]).await;
+    let s2 = common::pinned(&cluster.nodes[1]).await;
     let t = Instant::now();
     common::exec(&s1, format!("CREATE TABLE {ks}.t (k int PRIMARY KEY)")).await;
     eprintln!("CREATE TABLE with a peer down: {:?}", t.elapsed());
@@ -209,7 +185,7 @@ async fn a_node_down_during_ddl_catches_up_after_restart() {
     let node3 = &mut cluster.nodes[2];
     let ready = node3.restart();
     eprintln!("node 3 restarted in {ready:?}");
-    let s3 = pinned(&cluster.nodes[2]).await;
+    let s3 = common::pinned(&cluster.nodes[2]).await;
     let t = Instant::now();
     let sessions = [s1, s2, s3];
     one_version(&sessions, Duration::from_secs(30)).await;

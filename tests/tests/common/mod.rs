@@ -166,3 +166,17 @@ pub fn cql_requests(node: &Node, op: &str) -> u64 {
 pub fn hints_pending(node: &Node) -> Option<u64> {
     shoal_tests::metric_sum(node.ip(), "shoal_hints_pending").map(|v| v as u64)
 }
+
+/// A session whose every request (and control connection) goes to `node` only: that node
+/// coordinates everything, and what a client of that node alone sees.
+pub async fn pinned(node: &Node) -> Session {
+    let filter =
+        scylla::policies::host_filter::AllowListHostFilter::new([node.addr()]).expect("allow list");
+    SessionBuilder::new()
+        .known_node_addr(node.addr())
+        .host_filter(std::sync::Arc::new(filter))
+        .connection_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", node.addr(), node.stderr_tail()))
+}
