@@ -10,6 +10,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// As in the node binary. RocksDB's C++ allocations are not affected (they use the C++
+// runtime's operator new).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use bytes::Bytes;
 use shoal_engine::*;
 
