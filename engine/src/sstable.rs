@@ -926,6 +926,35 @@ fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(file) }
 }
 
+const FENCE_STRIDE: usize = 64;
+
+/// `all.partition_point(pred)` for a monotone `pred`, narrowed first by `fences`
+/// (`all[0], all[FENCE_STRIDE], ...`).
+fn fenced_partition_point(fences: &[i64], all: &[i64], pred: impl Fn(i64) -> bool) -> usize {
+    let f = fences.partition_point(|t| pred(*t));
+    // fences[f - 1] = all[(f - 1) * STRIDE] satisfies pred; fences[f] = all[f * STRIDE]
+    // does not.
+    let lo = if f == 0 {
+        0
+    } else {
+        (f - 1) * FENCE_STRIDE + 1
+    };
+    let hi = (f * FENCE_STRIDE).min(all.len());
+    lo + all[lo..hi.max(lo)].partition_point(|t| pred(*t))
+}
+
+/// `s.partition_point(pred)` when the answer is expected near the start (usually 0 or 1:
+/// the blocks that begin with one token), by doubling steps.
+fn gallop(s: &[i64], pred: impl Fn(i64) -> bool) -> usize {
+    let mut hi = 1;
+    while hi < s.len() && pred(s[hi - 1]) {
+        hi *= 2;
+    }
+    let hi = hi.min(s.len());
+    let lo = hi / 2;
+    lo + s[lo..hi].partition_point(|t| pred(*t))
+}
+
 /// An open SSTable: index, Bloom filter and statistics in memory, blocks read from the map.
 pub struct SsTable {
     pub path: PathBuf,
@@ -936,6 +965,15 @@ pub struct SsTable {
     pub size: u64,
     map: memmap2::Mmap,
     index: Vec<BlockEntry>,
+    /// `index[i].first.token`, packed: a point read binary-searches these 8-byte tokens
+    /// (the top levels stay in cache) instead of ~90-byte entries whose keys live elsewhere
+    /// on the heap (a cache miss or two per probe, ~20 probes in a 1 GB SSTable). Profiled
+    /// at 11% of a node's CPU serving point reads from 10M partitions.
+    first_tokens: Vec<i64>,
+    /// Every FENCE_STRIDE-th entry of `first_tokens`: a 1 GB SSTable's fences fit in a few
+    /// pages, so a search touches them and then one 512-byte stretch of `first_tokens`
+    /// instead of ~20 scattered cache lines (and, on a VM, as many TLB misses).
+    fences: Vec<i64>,
     bloom: Bloom,
     blocks_read: AtomicU64,
 }
@@ -1049,6 +1087,12 @@ impl SsTable {
             stats,
             size,
             map,
+            first_tokens: index.iter().map(|e| e.first.token).collect(),
+            fences: index
+                .iter()
+                .step_by(FENCE_STRIDE)
+                .map(|e| e.first.token)
+                .collect(),
             index,
             bloom,
             blocks_read: AtomicU64::new(0),
@@ -1105,8 +1149,12 @@ impl SsTable {
 
     /// The blocks that may hold chunks of `pk`: `[start, end)`.
     fn partition_blocks(&self, pk: &PartitionKey) -> Option<(usize, usize)> {
-        let lo = self.index.partition_point(|e| e.first < *pk);
-        let hi = self.index.partition_point(|e| e.first <= *pk);
+        // Keys order by token first: only blocks starting at this very token need a full
+        // key comparison (usually none or one).
+        let a = fenced_partition_point(&self.fences, &self.first_tokens, |t| t < pk.token);
+        let b = a + gallop(&self.first_tokens[a..], |t| t <= pk.token);
+        let lo = a + self.index[a..b].partition_point(|e| e.first < *pk);
+        let hi = a + self.index[a..b].partition_point(|e| e.first <= *pk);
         let start = if lo < hi && !self.index[lo].continuation {
             lo
         } else {
@@ -1419,5 +1467,36 @@ pub fn past_slice(r: &ClusteringRange, key: &[u8], reversed: bool) -> bool {
         !start_admits(&r.start, key)
     } else {
         !end_admits(&r.end, key)
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fenced and galloping searches agree with a plain binary search.
+        #[test]
+        fn fenced_and_galloping_searches_match_partition_point(
+            mut v in proptest::collection::vec(-50i64..50, 0..600),
+            t in -60i64..60,
+        ) {
+            v.sort();
+            let fences: Vec<i64> = v.iter().step_by(FENCE_STRIDE).copied().collect();
+            prop_assert_eq!(
+                fenced_partition_point(&fences, &v, |x| x < t),
+                v.partition_point(|x| *x < t)
+            );
+            prop_assert_eq!(
+                fenced_partition_point(&fences, &v, |x| x <= t),
+                v.partition_point(|x| *x <= t)
+            );
+            let a = v.partition_point(|x| *x < t);
+            prop_assert_eq!(
+                a + gallop(&v[a..], |x| x <= t),
+                v.partition_point(|x| *x <= t)
+            );
+        }
     }
 }
