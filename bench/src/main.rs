@@ -25,6 +25,11 @@ latencies count from each request's intended start."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Client runtime threads (default: one per core). With one request in flight,
+    /// `--client-threads 1` keeps the driver's connection task and the request on one
+    /// thread, so the latency has no cross-thread wake-up of the client's own.
+    #[arg(long, global = true)]
+    client_threads: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,8 +209,16 @@ fn hosts(list: &[String]) -> Vec<String> {
     list.iter().map(|h| runner::normalize_host(h)).collect()
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.client_threads {
+        rt.worker_threads(n.max(1));
+    }
+    rt.enable_all().build()?.block_on(async_main(cli))
+}
+
+async fn async_main(cli: Cli) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -213,7 +226,6 @@ async fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let (common, results, comparison) = match &cli.command {
         Command::Populate(c) => {
             let target = Target {
