@@ -585,6 +585,11 @@ struct MappedLog {
     state: std::sync::Mutex<MappedState>,
     /// Wakes the sync thread early (incremental sync) or for shutdown.
     wake: std::sync::Condvar,
+    /// Held (before `state`) by whoever is fsyncing retired segments and the active one, so
+    /// an explicit `sync` waits for a round the sync thread has already started: otherwise
+    /// it could return, or fsync a later segment, while an earlier one's fsync is still
+    /// running on the sync thread.
+    sync_lock: std::sync::Mutex<()>,
     syncer: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -634,6 +639,7 @@ impl MappedLog {
                 closed: false,
             }),
             wake: std::sync::Condvar::new(),
+            sync_lock: std::sync::Mutex::new(()),
             syncer: std::sync::Mutex::new(None),
         });
         let period = Duration::from_millis(period_ms.max(1));
@@ -753,6 +759,7 @@ impl MappedLog {
     }
 
     fn sync(&self) -> Result<()> {
+        let _syncing = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
         let file = {
             let mut st = self.lock();
             if let Some(f) = &st.failed {
@@ -790,6 +797,7 @@ impl MappedLog {
 
     fn shutdown(&self) -> Result<()> {
         let res = {
+            let _syncing = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut st = self.lock();
             if st.closed {
                 return Ok(());
@@ -876,13 +884,21 @@ fn sync_loop(log: std::sync::Weak<MappedLog>, period: Duration) {
     let mut last_fsync = Instant::now();
     loop {
         let Some(log) = log.upgrade() else { return };
-        let (retired, active, range) = {
+        {
             let st = log.lock();
             let wait = period.saturating_sub(last_fsync.elapsed());
-            let (mut st, _) = log
+            let (st, _) = log
                 .wake
                 .wait_timeout_while(st, wait, |s| !s.closed && !s.sync_requested)
                 .unwrap_or_else(|p| p.into_inner());
+            if st.closed {
+                return;
+            }
+        }
+        // Held until this round's fsyncs are done (see `MappedLog::sync_lock`).
+        let _syncing = log.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (retired, active, range) = {
+            let mut st = log.lock();
             if st.closed {
                 return;
             }
