@@ -10,6 +10,7 @@
 //! commit-log segments are deleted once every table's data in them is flushed. A compaction
 //! thread merges SSTables per table strategy (see [`compaction`]), at a bounded throughput.
 
+pub mod alloc;
 mod codec;
 pub mod commitlog;
 pub mod compaction;

@@ -17,6 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const DRAIN_DELAY_FLAG: &str = "--drain-delay-ms";
 
 fn main() -> ExitCode {
+    // Memtable churn: freed memory is kept for the next memtable (see the function).
+    shoal_engine::alloc::keep_freed_memory();
     let argv: Vec<OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "status") {
         return status(argv);

@@ -372,6 +372,7 @@ fn run(store: &dyn Store, a: &Args, value_size: usize) {
 }
 
 fn main() {
+    shoal_engine::alloc::keep_freed_memory();
     let a = args();
     println!(
         "keys {} per value size, {} point reads, {} large partitions x {} rows, {} pages of 100 rows, memtable {} MiB",
