@@ -621,7 +621,6 @@ impl MappedLog {
         counters: Arc<LogCounters>,
     ) -> Result<Arc<MappedLog>> {
         let map = map_segment(&seg, false)?;
-        let spare = None;
         let log = Arc::new(MappedLog {
             dir: dir.to_path_buf(),
             segment_size,
@@ -629,7 +628,7 @@ impl MappedLog {
             state: std::sync::Mutex::new(MappedState {
                 seg,
                 map: Some(map),
-                spare,
+                spare: None,
                 retired: Vec::new(),
                 unsynced: 0,
                 since_fsync: 0,
@@ -694,8 +693,13 @@ impl MappedLog {
         st.unsynced += len;
         st.since_fsync += len;
         if st.spare.is_none() && st.seg.offset > self.segment_size / 2 {
-            st.spare =
-                spawn_mapped_spare(&self.dir, st.seg.id + 1, self.segment_size, &self.counters);
+            st.spare = spawn_spare(
+                &self.dir,
+                st.seg.id + 1,
+                self.segment_size,
+                &self.counters,
+                mapped,
+            );
         }
         let wake = st.unsynced >= INCREMENTAL_SYNC_BYTES && !st.sync_requested;
         if wake {
@@ -827,41 +831,29 @@ impl MappedLog {
     }
 }
 
-/// Starts creating segment `id` on a helper thread.
-fn spawn_spare(
+/// Starts creating segment `id` (zero-filled) on a helper thread, then runs `then` on it
+/// there.
+fn spawn_spare<T: Send + 'static>(
     dir: &Path,
     id: u64,
     size: u64,
     counters: &Arc<LogCounters>,
-) -> Option<JoinHandle<Result<Segment>>> {
+    then: impl FnOnce(Segment) -> Result<T> + Send + 'static,
+) -> Option<JoinHandle<Result<T>>> {
     let dir = dir.to_path_buf();
     let counters = counters.clone();
     std::thread::Builder::new()
         .name("shoal-commitlog-alloc".into())
-        .spawn(move || Segment::create(&dir, id, size, &counters, true))
+        .spawn(move || then(Segment::create(&dir, id, size, &counters, true)?))
         .ok()
 }
 
-/// [`spawn_spare`] for the mapped log, which also maps the new segment with its pages
-/// populated: the first write to a page of a fresh sparse segment otherwise takes a fault
-/// that reads ahead (zero-fills) megabytes of page cache, 10-20 ms in which the writer held
-/// the log's mutex.
-fn spawn_mapped_spare(
-    dir: &Path,
-    id: u64,
-    size: u64,
-    counters: &Arc<LogCounters>,
-) -> Option<JoinHandle<Result<(Segment, memmap2::MmapMut)>>> {
-    let dir = dir.to_path_buf();
-    let counters = counters.clone();
-    std::thread::Builder::new()
-        .name("shoal-commitlog-alloc".into())
-        .spawn(move || {
-            let seg = Segment::create(&dir, id, size, &counters, true)?;
-            let map = map_segment(&seg, true)?;
-            Ok((seg, map))
-        })
-        .ok()
+/// The mapped log's spare is also mapped there, with its pages populated: the first write
+/// to a page of a fresh sparse segment otherwise takes a fault that reads ahead (zero-fills)
+/// megabytes of page cache, 10-20 ms in which the writer held the log's mutex.
+fn mapped(seg: Segment) -> Result<(Segment, memmap2::MmapMut)> {
+    let map = map_segment(&seg, true)?;
+    Ok((seg, map))
 }
 
 fn join_spare<T>(h: JoinHandle<Result<T>>) -> Result<T> {
@@ -1059,6 +1051,7 @@ impl Writer {
             self.seg.id + 1,
             self.segment_size,
             &self.counters,
+            Ok,
         );
     }
 
