@@ -1,5 +1,7 @@
 """Schema agreement seen by the Python driver after DDL on a three-node cluster."""
 
+import time
+
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import DCAwareRoundRobinPolicy, WhiteListRoundRobinPolicy
 
@@ -35,9 +37,20 @@ def test_driver_sees_schema_agreement_after_ddl(three_nodes):  # noqa: F811
         assert cluster.control_connection.wait_for_schema_agreement()
         assert ks in cluster.metadata.keyspaces
         assert "t" in cluster.metadata.keyspaces[ks].tables
-        versions = {session.execute("SELECT schema_version FROM system.local").one()[0]}
-        versions |= {r.schema_version for r in session.execute("SELECT schema_version FROM system.peers")}
-        assert len(versions) == 1, versions
+        # Every node's own view (its system.local and, from gossip, its system.peers) comes
+        # to one version. Each view is read from one node: a node hears of a peer's new
+        # version by gossip, so two nodes' views can differ for a gossip round or two, as in
+        # Cassandra (the driver's own agreement check reads one node's view).
+        for host in cluster.metadata.all_hosts():
+            deadline = time.monotonic() + 10
+            while True:
+                local = session.execute("SELECT schema_version FROM system.local", host=host)
+                peers = session.execute("SELECT schema_version FROM system.peers", host=host)
+                versions = {local.one()[0]} | {r.schema_version for r in peers}
+                if len(versions) == 1 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert len(versions) == 1, (host, versions)
     finally:
         cluster.shutdown()
     # Usable at once through the third node alone.
