@@ -5,10 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::db_error;
+use common::expect_unavailable;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
-use scylla::errors::DbError;
 use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 use shoal_tests::{Cluster, Node, http_get, wait_until};
@@ -177,20 +176,7 @@ async fn unavailable_when_too_few_replicas_are_alive() {
             Ok(_) => panic!("ALL write succeeded with a node down for 20 s"),
         }
     };
-    match db_error(&err) {
-        Some((
-            DbError::Unavailable {
-                consistency,
-                required,
-                alive,
-            },
-            _,
-        )) => {
-            assert_eq!(*consistency, Consistency::All);
-            assert_eq!((*required, *alive), (3, 2));
-        }
-        other => panic!("expected Unavailable, got {other:?} ({err})"),
-    }
+    expect_unavailable(&err, Consistency::All, 3, 2);
     // QUORUM still works; reads too.
     let quorum = prepare(
         &s,
@@ -207,15 +193,7 @@ async fn unavailable_when_too_few_replicas_are_alive() {
     loop {
         match s.execute_unpaged(&quorum, (3, "z")).await {
             Err(e) => {
-                match db_error(&e) {
-                    Some((
-                        DbError::Unavailable {
-                            required, alive, ..
-                        },
-                        _,
-                    )) => assert_eq!((*required, *alive), (2, 1)),
-                    other => panic!("expected Unavailable, got {other:?} ({e})"),
-                }
+                expect_unavailable(&e, Consistency::Quorum, 2, 1);
                 break;
             }
             Ok(_) if Instant::now() < deadline => {

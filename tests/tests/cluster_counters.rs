@@ -14,7 +14,7 @@ use scylla::client::session::Session;
 use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::Counter;
-use shoal_tests::Cluster;
+use shoal_tests::{Cluster, Node};
 
 const FAST_DRAIN: &[&str] = &["--drain-delay-ms", "0"];
 const KEYS: i64 = 4;
@@ -119,10 +119,7 @@ async fn counter_increments_through_every_node_sum_exactly_across_restarts() {
         .await
         .expect("schema agreement");
 
-    let mut sessions = Vec::new();
-    for n in &cluster.nodes {
-        sessions.push(pinned_to(&[n]).await);
-    }
+    let sessions = one_session_each(cluster.nodes.iter()).await;
     let statements = async |sessions: &[Session]| {
         let (mut up, mut all, mut one) = (Vec::new(), Vec::new(), Vec::new());
         for s in sessions {
@@ -158,10 +155,7 @@ async fn counter_increments_through_every_node_sum_exactly_across_restarts() {
         })
     };
     tokio::task::block_in_place(|| cluster.wait_converged(Duration::from_secs(60)));
-    let mut sessions = Vec::new();
-    for n in &cluster.nodes {
-        sessions.push(pinned_to(&[n]).await);
-    }
+    let sessions = one_session_each(cluster.nodes.iter()).await;
     let (updates, at_all, at_one) = statements(&sessions).await;
     check("after a clean restart", &sessions, &at_all, &at_one, &sums).await;
     increment(&sessions, &updates, 60, &mut sums).await;
@@ -184,10 +178,7 @@ async fn counter_increments_through_every_node_sum_exactly_across_restarts() {
         })
     };
     tokio::task::block_in_place(|| cluster.wait_converged(Duration::from_secs(60)));
-    let mut sessions = Vec::new();
-    for n in &cluster.nodes {
-        sessions.push(pinned_to(&[n]).await);
-    }
+    let sessions = one_session_each(cluster.nodes.iter()).await;
     let (updates, at_all, at_one) = statements(&sessions).await;
     check(
         "after kill -9 and restart",
@@ -211,11 +202,7 @@ async fn counter_increments_through_every_node_sum_exactly_across_restarts() {
     tokio::task::block_in_place(|| {
         cluster.nodes[1].terminate();
     });
-    let live = [&cluster.nodes[0], &cluster.nodes[2]];
-    let mut sessions = Vec::new();
-    for n in live {
-        sessions.push(pinned_to(&[n]).await);
-    }
+    let sessions = one_session_each([&cluster.nodes[0], &cluster.nodes[2]]).await;
     let (updates, _, _) = statements(&sessions).await;
     // The others must know it is down (the shutdown announcement) before they send.
     shoal_tests::wait_until("node 2 seen down", Duration::from_secs(20), || {
@@ -236,10 +223,7 @@ async fn counter_increments_through_every_node_sum_exactly_across_restarts() {
             (pending == 0.0).then_some(())
         });
     });
-    let mut sessions = Vec::new();
-    for n in &cluster.nodes {
-        sessions.push(pinned_to(&[n]).await);
-    }
+    let sessions = one_session_each(cluster.nodes.iter()).await;
     let (_, at_all, at_one) = statements(&sessions).await;
     check(
         "after increments with one replica down (hinted)",
@@ -253,4 +237,13 @@ async fn counter_increments_through_every_node_sum_exactly_across_restarts() {
         "cluster_counters: 240 QUORUM increments through 3 nodes (RF=3), exact sums {sums:?} at ALL and on every replica, across a clean restart ({restart_clean:?} to CQL) and a kill -9 ({restart_killed:?}); {:?}",
         started.elapsed()
     ));
+}
+
+/// One session per node, each pinned to its node (that node coordinates its requests).
+async fn one_session_each(nodes: impl IntoIterator<Item = &Node>) -> Vec<Session> {
+    let mut sessions = Vec::new();
+    for n in nodes {
+        sessions.push(pinned_to(&[n]).await);
+    }
+    sessions
 }

@@ -10,7 +10,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{db_error, internode_received, pinned_to, prepare_cl};
+use common::{db_error, expect_unavailable, internode_received, pinned_to, prepare_cl};
 use scylla::client::session::Session;
 use scylla::errors::DbError;
 use scylla::frame::types::Consistency;
@@ -245,38 +245,14 @@ async fn two_datacenters_local_levels_stay_local_and_each_quorum_needs_both() {
         .execute_unpaged(&each_quorum_write, (2000, "x"))
         .await
         .expect_err("EACH_QUORUM write with dc2 down");
-    match db_error(&err) {
-        Some((
-            DbError::Unavailable {
-                consistency,
-                required,
-                alive,
-            },
-            _,
-        )) => assert_eq!(
-            (*consistency, *required, *alive),
-            (Consistency::EachQuorum, 2, 0),
-            "Unavailable body of EACH_QUORUM"
-        ),
-        other => panic!("expected Unavailable for EACH_QUORUM, got {other:?} ({err})"),
-    }
+    expect_unavailable(&err, Consistency::EachQuorum, 2, 0);
     // ALL counts every datacenter: 5 required, 3 alive. QUORUM of 5 is 3: still possible.
     let all_write = prepare_cl(&s1, &cql_insert, Consistency::All, true).await;
     let err = s1
         .execute_unpaged(&all_write, (2001, "x"))
         .await
         .expect_err("ALL write with dc2 down");
-    match db_error(&err) {
-        Some((
-            DbError::Unavailable {
-                consistency,
-                required,
-                alive,
-            },
-            _,
-        )) => assert_eq!((*consistency, *required, *alive), (Consistency::All, 5, 3)),
-        other => panic!("expected Unavailable for ALL, got {other:?} ({err})"),
-    }
+    expect_unavailable(&err, Consistency::All, 5, 3);
     let quorum_write = prepare_cl(&s1, &cql_insert, Consistency::Quorum, true).await;
     s1.execute_unpaged(&quorum_write, (2002, "q"))
         .await

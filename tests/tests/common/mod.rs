@@ -66,6 +66,31 @@ pub fn db_error(err: &ExecutionError) -> Option<(&DbError, &str)> {
     }
 }
 
+/// Asserts that `err` is the server's Unavailable error with this body (consistency level,
+/// replicas required, replicas alive), as the driver decoded it.
+pub fn expect_unavailable(
+    err: &ExecutionError,
+    cl: scylla::frame::types::Consistency,
+    required: i32,
+    alive: i32,
+) {
+    match db_error(err) {
+        Some((
+            DbError::Unavailable {
+                consistency,
+                required: r,
+                alive: a,
+            },
+            _,
+        )) => assert_eq!(
+            (*consistency, *r, *a),
+            (cl, required, alive),
+            "Unavailable body"
+        ),
+        other => panic!("expected Unavailable for {cl:?}, got {other:?} ({err})"),
+    }
+}
+
 pub fn prepare_db_error(err: &PrepareError) -> Option<(&DbError, &str)> {
     match err {
         PrepareError::AllAttemptsFailed { first_attempt } => attempt_db_error(first_attempt),
@@ -170,13 +195,5 @@ pub fn hints_pending(node: &Node) -> Option<u64> {
 /// A session whose every request (and control connection) goes to `node` only: that node
 /// coordinates everything, and what a client of that node alone sees.
 pub async fn pinned(node: &Node) -> Session {
-    let filter =
-        scylla::policies::host_filter::AllowListHostFilter::new([node.addr()]).expect("allow list");
-    SessionBuilder::new()
-        .known_node_addr(node.addr())
-        .host_filter(std::sync::Arc::new(filter))
-        .connection_timeout(Duration::from_secs(5))
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", node.addr(), node.stderr_tail()))
+    pinned_to(&[node]).await
 }
