@@ -1,16 +1,24 @@
-//! The CQL TCP server: one task reads and decodes a connection's requests, each request runs
-//! in its own task (so many stream ids are in flight at once), and one task writes the
-//! encoded responses back.
+//! The CQL TCP server. One task per connection reads and decodes its requests a burst (one
+//! socket read's worth) at a time. A small burst runs on that task; a large one is split
+//! into chunk tasks that idle workers steal. A request that finishes on its first poll (a
+//! local read, a periodic-mode write) is answered at once; one that waits (replicas, a
+//! batch-mode sync) is parked in its chunk's `FuturesUnordered`, so many stream ids stay in
+//! flight. Responses are encoded into one buffer per chunk and handed to a writer task,
+//! which coalesces what is queued: a few `send`s per burst, not one per request.
 
 use std::collections::HashSet;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{debug, info, warn};
 
 use crate::error::CqlError;
@@ -18,6 +26,10 @@ use crate::executor::trace::Trace;
 use crate::executor::{CQL_VERSION, Executor, Outcome, Session};
 use crate::protocol::codec::flags;
 use crate::protocol::codec::{Compression, Decoded, Fatal, ProtocolCodec};
+mod outbox;
+
+use outbox::Outbox;
+
 use crate::protocol::{Event, Request, Response, ResponseExtras, ResultBody};
 
 /// Requests one connection may have in flight before the server stops reading from it:
@@ -115,31 +127,36 @@ struct Conn {
     executor: Arc<Executor>,
     peer: SocketAddr,
     codec: Mutex<ProtocolCodec>,
-    out: mpsc::Sender<Bytes>,
+    out: Outbox,
     session: Mutex<Session>,
     state: AtomicU8,
 }
 
 impl Conn {
     /// Encodes and queues one response.
-    async fn send(&self, version: u8, stream: i16, extras: &ResponseExtras, response: &Response) {
-        let bytes = self.encode(version, stream, extras, response);
-        let _ = self.out.send(bytes).await;
+    fn send(&self, version: u8, stream: i16, extras: &ResponseExtras, response: &Response) {
+        let mut bytes = BytesMut::new();
+        self.encode_into(&mut bytes, version, stream, extras, response);
+        self.out.push(&mut bytes);
     }
 
-    fn encode(
+    /// Appends one encoded response to `out`.
+    fn encode_into(
         &self,
+        out: &mut BytesMut,
         version: u8,
         stream: i16,
         extras: &ResponseExtras,
         response: &Response,
-    ) -> Bytes {
-        let mut buf = BytesMut::new();
+    ) {
         self.codec
             .lock()
             .expect("codec lock")
-            .encode(version, stream, extras, response, &mut buf);
-        buf.freeze()
+            .encode(version, stream, extras, response, out);
+    }
+
+    fn encode_reply(&self, out: &mut BytesMut, (version, stream, extras, response): Reply) {
+        self.encode_into(out, version, stream, &extras, &response);
     }
 }
 
@@ -150,63 +167,44 @@ async fn handle(
     mut shutdown: watch::Receiver<bool>,
     stats: &ServerStats,
 ) -> std::io::Result<()> {
-    let (mut reader, mut writer) = socket.into_split();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
-    let write_task = tokio::spawn(async move {
-        let mut batch = BytesMut::new();
-        while let Some(first) = rx.recv().await {
-            // Coalesce whatever is queued into one write (fewer syscalls under load); a lone
-            // response is written as it is, without a copy.
-            let Ok(second) = rx.try_recv() else {
-                if writer.write_all(&first).await.is_err() {
-                    break;
-                }
-                continue;
-            };
-            batch.clear();
-            batch.extend_from_slice(&first);
-            batch.extend_from_slice(&second);
-            while batch.len() < 256 * 1024 {
-                match rx.try_recv() {
-                    Ok(more) => batch.extend_from_slice(&more),
-                    Err(_) => break,
-                }
-            }
-            if writer.write_all(&batch).await.is_err() {
-                break;
-            }
-        }
-        let _ = writer.shutdown().await;
-    });
-
+    let (mut reader, writer) = socket.into_split();
     let conn = Arc::new(Conn {
         executor,
         peer,
         codec: Mutex::new(ProtocolCodec::new()),
-        out: tx,
+        out: Outbox::new(writer),
         session: Mutex::new(Session::default()),
         state: AtomicU8::new(NEW),
     });
+    let write_task = {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.out.run_writer().await })
+    };
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Responses the connection task encoded itself since the last hand-off to the writer.
+    let mut out = BytesMut::new();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut registered = false;
     'outer: loop {
-        loop {
+        let mut burst: Vec<PendingReply> = Vec::new();
+        while burst.len() < MAX_BURST {
             let decoded = conn.codec.lock().expect("codec lock").decode(&mut buf);
-            match decoded {
+            let (header, request) = match decoded {
                 Ok(None) => break,
+                Ok(Some(Decoded::Request { header, request })) => (header, request),
                 Ok(Some(Decoded::Refused {
                     version,
                     stream,
                     error,
                 })) => {
-                    conn.send(
+                    conn.encode_into(
+                        &mut out,
                         version,
                         stream,
                         &ResponseExtras::default(),
                         &Response::Error(error),
-                    )
-                    .await;
+                    );
+                    continue;
                 }
                 Err(Fatal {
                     version,
@@ -214,132 +212,96 @@ async fn handle(
                     error,
                 }) => {
                     debug!(error = %error, "closing connection after a fatal protocol error");
-                    conn.send(
+                    dispatch(&conn, burst, &mut out, &in_flight).await;
+                    conn.encode_into(
+                        &mut out,
                         version,
                         stream,
                         &ResponseExtras::default(),
                         &Response::Error(error),
-                    )
-                    .await;
+                    );
                     break 'outer;
                 }
-                Ok(Some(Decoded::Request { header, request })) => {
-                    stats.requests.fetch_add(1, Ordering::Relaxed);
-                    let version = header.version;
-                    let stream = header.stream;
-                    match request {
-                        Request::Options => {
-                            let response = supported(version);
-                            conn.send(version, stream, &ResponseExtras::default(), &response)
-                                .await;
+            };
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            let version = header.version;
+            let stream = header.stream;
+            let state = conn.state.load(Ordering::Acquire);
+            let reply = match request {
+                Request::Options => supported(version),
+                Request::Startup(options) => {
+                    // STARTUP switches the codec's compression: everything encoded before it
+                    // must reach the writer first, uncompressed.
+                    conn.out.push(&mut out);
+                    startup(&conn, version, stream, &options);
+                    continue;
+                }
+                Request::AuthResponse(token) if state == AUTHENTICATING => {
+                    authenticate(&conn, token.as_ref()).await
+                }
+                _ if state != READY => {
+                    let expecting = if state == NEW {
+                        "STARTUP or OPTIONS"
+                    } else {
+                        "SASL_RESPONSE"
+                    };
+                    Response::Error(CqlError::protocol(format!(
+                        "Unexpected message {}, expecting {expecting}",
+                        request_name(&request)
+                    )))
+                }
+                Request::Register(events) => {
+                    let wanted: HashSet<String> =
+                        events.iter().map(|e| e.to_ascii_uppercase()).collect();
+                    if let Some(bad) = wanted.iter().find(|e| {
+                        !matches!(
+                            e.as_str(),
+                            "TOPOLOGY_CHANGE" | "STATUS_CHANGE" | "SCHEMA_CHANGE"
+                        )
+                    }) {
+                        Response::Error(CqlError::protocol(format!(
+                            "Invalid value '{bad}' for Type"
+                        )))
+                    } else {
+                        if !registered {
+                            registered = true;
+                            spawn_events(conn.clone(), version, wanted);
                         }
-                        Request::Startup(options) => {
-                            startup(&conn, version, stream, &options).await;
-                        }
-                        Request::AuthResponse(token)
-                            if conn.state.load(Ordering::Acquire) == AUTHENTICATING =>
-                        {
-                            let response = authenticate(&conn, token.as_ref()).await;
-                            conn.send(version, stream, &ResponseExtras::default(), &response)
-                                .await;
-                        }
-                        _ if conn.state.load(Ordering::Acquire) != READY => {
-                            let expecting = if conn.state.load(Ordering::Acquire) == NEW {
-                                "STARTUP or OPTIONS"
-                            } else {
-                                "SASL_RESPONSE"
-                            };
-                            let error = CqlError::protocol(format!(
-                                "Unexpected message {}, expecting {expecting}",
-                                request_name(&request)
-                            ));
-                            conn.send(
-                                version,
-                                stream,
-                                &ResponseExtras::default(),
-                                &Response::Error(error),
-                            )
-                            .await;
-                        }
-                        Request::Register(events) => {
-                            let wanted: HashSet<String> =
-                                events.iter().map(|e| e.to_ascii_uppercase()).collect();
-                            if let Some(bad) = wanted.iter().find(|e| {
-                                !matches!(
-                                    e.as_str(),
-                                    "TOPOLOGY_CHANGE" | "STATUS_CHANGE" | "SCHEMA_CHANGE"
-                                )
-                            }) {
-                                let error =
-                                    CqlError::protocol(format!("Invalid value '{bad}' for Type"));
-                                conn.send(
-                                    version,
-                                    stream,
-                                    &ResponseExtras::default(),
-                                    &Response::Error(error),
-                                )
-                                .await;
-                                continue;
-                            }
-                            if !registered {
-                                registered = true;
-                                spawn_events(conn.clone(), version, wanted);
-                            }
-                            conn.send(
-                                version,
-                                stream,
-                                &ResponseExtras::default(),
-                                &Response::Ready,
-                            )
-                            .await;
-                        }
-                        Request::AuthResponse(_) => {
-                            let error = CqlError::protocol(
-                                "Unexpected message AUTH_RESPONSE, authentication is not enabled",
-                            );
-                            conn.send(
-                                version,
-                                stream,
-                                &ResponseExtras::default(),
-                                &Response::Error(error),
-                            )
-                            .await;
-                        }
-                        request => {
-                            let permit = in_flight
-                                .clone()
-                                .acquire_owned()
-                                .await
-                                .expect("semaphore open");
-                            let conn = conn.clone();
-                            let traced = header.flags & flags::TRACING != 0;
-                            let observer = stats.observer.clone();
-                            let opcode = header.opcode;
-                            tokio::spawn(async move {
-                                let started = std::time::Instant::now();
-                                let consistency = request_consistency(&request);
-                                let trace = traced.then(|| Arc::new(Trace::default()));
-                                let (response, warnings) =
-                                    run_request(&conn, version, request, trace.clone()).await;
-                                if let Some(o) = &observer {
-                                    let error = match &response {
-                                        Response::Error(e) => Some(e.code()),
-                                        _ => None,
-                                    };
-                                    o.request_done(opcode, consistency, started.elapsed(), error);
-                                }
-                                let extras = ResponseExtras {
-                                    warnings: if version >= 4 { warnings } else { Vec::new() },
-                                    tracing_id: trace.map(|t| *t.id.as_bytes()),
-                                    ..Default::default()
-                                };
-                                conn.send(version, stream, &extras, &response).await;
-                                drop(permit);
-                            });
-                        }
+                        Response::Ready
                     }
                 }
-            }
+                Request::AuthResponse(_) => Response::Error(CqlError::protocol(
+                    "Unexpected message AUTH_RESPONSE, authentication is not enabled",
+                )),
+                request => {
+                    let traced = header.flags & flags::TRACING != 0;
+                    burst.push(Box::pin(serve_request(
+                        conn.clone(),
+                        version,
+                        stream,
+                        header.opcode,
+                        traced,
+                        stats.observer.clone(),
+                        request,
+                    )));
+                    continue;
+                }
+            };
+            conn.encode_into(
+                &mut out,
+                version,
+                stream,
+                &ResponseExtras::default(),
+                &reply,
+            );
+        }
+        let full = burst.len() == MAX_BURST;
+        dispatch(&conn, burst, &mut out, &in_flight).await;
+        conn.out.push(&mut out);
+        conn.out.wait_for_room().await;
+        if full {
+            // More complete frames may be buffered already.
+            continue;
         }
         tokio::select! {
             n = reader.read_buf(&mut buf) => {
@@ -355,11 +317,114 @@ async fn handle(
             }
         }
     }
+    conn.out.push(&mut out);
     // Let in-flight requests answer before the writer stops.
     let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
-    drop(conn);
+    conn.out.close();
     let _ = write_task.await;
+    // The last reference: dropping the write half sends FIN after the queued responses.
+    drop(conn);
     Ok(())
+}
+
+/// Bursts up to this size run on the connection task; larger ones are split into tasks.
+const INLINE_BURST: usize = 4;
+/// Requests per task when a burst is split: a few tasks per burst, so idle workers take
+/// part of the work while spawns, wake-ups and writes stay amortised over many requests.
+const CHUNK: usize = 16;
+/// Requests decoded before the connection task dispatches them and reads on.
+const MAX_BURST: usize = 256;
+
+/// Runs a burst of decoded requests. A small burst (an unloaded client) runs here, with no
+/// task hop; a large one is split into chunk tasks the other workers can steal. Either way
+/// a request that cannot answer on its first poll (replicas, a batch-mode sync) is parked
+/// in its chunk's `FuturesUnordered`, so one slow request does not hold up the others.
+async fn dispatch(
+    conn: &Arc<Conn>,
+    mut burst: Vec<PendingReply>,
+    out: &mut BytesMut,
+    in_flight: &Arc<Semaphore>,
+) {
+    if burst.len() <= INLINE_BURST {
+        let mut parked = Vec::new();
+        for mut fut in burst {
+            match poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+                Poll::Ready(reply) => conn.encode_reply(out, reply),
+                Poll::Pending => parked.push(fut),
+            }
+        }
+        burst = parked;
+    }
+    while !burst.is_empty() {
+        let chunk = burst.split_off(burst.len().saturating_sub(CHUNK));
+        let Ok(permit) = in_flight
+            .clone()
+            .acquire_many_owned(chunk.len() as u32)
+            .await
+        else {
+            return;
+        };
+        tokio::spawn(serve_chunk(conn.clone(), chunk, permit));
+    }
+}
+
+/// Polls a chunk of requests to completion, handing their responses to the writer in as
+/// few pieces as their completion order allows.
+async fn serve_chunk(conn: Arc<Conn>, chunk: Vec<PendingReply>, _permit: OwnedSemaphorePermit) {
+    let mut out = BytesMut::new();
+    let mut parked = FuturesUnordered::new();
+    for mut fut in chunk {
+        match poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+            Poll::Ready(reply) => conn.encode_reply(&mut out, reply),
+            Poll::Pending => parked.push(fut),
+        }
+    }
+    conn.out.push(&mut out);
+    while let Some(reply) = parked.next().await {
+        conn.encode_reply(&mut out, reply);
+        // Whatever else has finished goes out in the same write.
+        poll_fn(|cx| {
+            while let Poll::Ready(Some(reply)) = parked.poll_next_unpin(cx) {
+                conn.encode_reply(&mut out, reply);
+            }
+            Poll::Ready(())
+        })
+        .await;
+        conn.out.push(&mut out);
+    }
+}
+
+/// A request's answer, ready to encode: protocol version, stream id, extras, response.
+type Reply = (u8, i16, ResponseExtras, Response);
+type PendingReply = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+/// Runs one QUERY, PREPARE, EXECUTE or BATCH and reports it to the metrics observer.
+async fn serve_request(
+    conn: Arc<Conn>,
+    version: u8,
+    stream: i16,
+    opcode: u8,
+    traced: bool,
+    observer: Option<Arc<dyn RequestObserver>>,
+    request: Request,
+) -> Reply {
+    let started = std::time::Instant::now();
+    let consistency = request_consistency(&request);
+    let trace = traced.then(|| Arc::new(Trace::default()));
+    let (response, warnings) = run_request(&conn, version, request, trace.clone()).await;
+    if let Some(o) = &observer {
+        let error = match &response {
+            Response::Error(e) => Some(e.code()),
+            _ => None,
+        };
+        o.request_done(opcode, consistency, started.elapsed(), error);
+    }
+    let extras = ResponseExtras {
+        warnings: if version >= 4 { warnings } else { Vec::new() },
+        tracing_id: trace.map(|t| *t.id.as_bytes()),
+        ..Default::default()
+    };
+    (version, stream, extras, response)
 }
 
 fn request_name(r: &Request) -> &'static str {
@@ -391,7 +456,7 @@ fn supported(version: u8) -> Response {
     ])
 }
 
-async fn startup(
+fn startup(
     conn: &Arc<Conn>,
     version: u8,
     stream: i16,
@@ -404,8 +469,7 @@ async fn startup(
             stream,
             &ResponseExtras::default(),
             &fail("CQL_VERSION is mandatory".into()),
-        )
-        .await;
+        );
         return;
     };
     let major = cql_version
@@ -418,8 +482,7 @@ async fn startup(
             stream,
             &ResponseExtras::default(),
             &fail(format!("Invalid or unsupported CQL version: {cql_version}")),
-        )
-        .await;
+        );
         return;
     }
     let compression = match options.get("COMPRESSION").map(|c| c.to_ascii_lowercase()) {
@@ -432,8 +495,7 @@ async fn startup(
                 stream,
                 &ResponseExtras::default(),
                 &fail(format!("Unknown compression algorithm: {c}")),
-            )
-            .await;
+            );
             return;
         }
     };
@@ -446,7 +508,7 @@ async fn startup(
     };
     // READY (or AUTHENTICATE) goes out uncompressed and unframed; everything after it is
     // compressed (and framed on v5). Switching under the codec lock keeps that order exact.
-    let bytes = {
+    {
         let mut codec = conn.codec.lock().expect("codec lock");
         let mut buf = BytesMut::new();
         codec.encode(
@@ -460,13 +522,12 @@ async fn startup(
         if version >= 5 {
             codec.start_v5_framing();
         }
-        buf.freeze()
-    };
+        conn.out.push(&mut buf);
+    }
     conn.state.store(
         if password { AUTHENTICATING } else { READY },
         Ordering::Release,
     );
-    let _ = conn.out.send(bytes).await;
 }
 
 /// AUTH_RESPONSE with a SASL PLAIN token: AUTH_SUCCESS (null token, as Cassandra) or a
@@ -519,8 +580,7 @@ fn spawn_events(conn: Arc<Conn>, version: u8, wanted: HashSet<String>) {
                 -1,
                 &ResponseExtras::default(),
                 &Response::Event(event),
-            )
-            .await;
+            );
         }
     });
 }
