@@ -247,8 +247,21 @@ fn pick_lcs(sstables: &[SstableSummary], sstable_size: u64, fanout: u64) -> Opti
 ///    partition outside the compaction may carry (so no such data can resurrect).
 ///
 /// Returns the number of tombstones purged.
-pub fn purge(st: &mut PartitionState, gc_before: LocalTime, max_purgeable: Timestamp) -> u64 {
-    let can_purge = |ts: Timestamp, ldt: LocalTime| ldt < gc_before && ts < max_purgeable;
+///
+/// `max_purgeable` is asked at most once, and only when some tombstone's grace period is
+/// over: it probes other SSTables' Bloom filters, a cost most partitions (no tombstones)
+/// should not pay.
+pub fn purge(
+    st: &mut PartitionState,
+    gc_before: LocalTime,
+    max_purgeable: impl FnOnce() -> Timestamp,
+) -> u64 {
+    let bound = std::cell::OnceCell::new();
+    let max_purgeable = std::cell::Cell::new(Some(max_purgeable));
+    let can_purge = |ts: Timestamp, ldt: LocalTime| {
+        ldt < gc_before
+            && ts < *bound.get_or_init(|| max_purgeable.take().map_or(i64::MIN, |f| f()))
+    };
     let mut purged = 0u64;
     let pdel = st.deletion;
     st.range_tombstones
@@ -530,13 +543,13 @@ mod tests {
             },
         );
         let mut young = st.clone();
-        assert_eq!(purge(&mut young, 100, i64::MAX), 0, "gc grace not over");
+        assert_eq!(purge(&mut young, 100, || i64::MAX), 0, "gc grace not over");
         assert!(young.rows[&b"a"[..]].cells.is_empty(), "shadowed data goes");
         let mut blocked = st.clone();
-        assert_eq!(purge(&mut blocked, 101, 5), 0, "older data elsewhere");
+        assert_eq!(purge(&mut blocked, 101, || 5), 0, "older data elsewhere");
         assert!(blocked.rows[&b"a"[..]].deletion.is_some());
         let mut free = st;
-        assert_eq!(purge(&mut free, 101, 6), 1);
+        assert_eq!(purge(&mut free, 101, || 6), 1);
         assert!(free.rows.is_empty());
     }
 }

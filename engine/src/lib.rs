@@ -1267,16 +1267,17 @@ impl Inner {
                     }
                 }
                 let Some(mut st) = merged else { continue };
-                let in_memtable = memtables.iter().any(|m| m.partitions.contains_key(&pk));
-                let max_purgeable = if in_memtable {
-                    i64::MIN
-                } else {
-                    others
-                        .iter()
-                        .filter(|o| o.may_contain(&pk))
-                        .map(|o| o.stats.min_timestamp)
-                        .min()
-                        .unwrap_or(i64::MAX)
+                let max_purgeable = || {
+                    if memtables.iter().any(|m| m.partitions.contains_key(&pk)) {
+                        i64::MIN
+                    } else {
+                        others
+                            .iter()
+                            .filter(|o| o.may_contain(&pk))
+                            .map(|o| o.stats.min_timestamp)
+                            .min()
+                            .unwrap_or(i64::MAX)
+                    }
                 };
                 purged += compaction::purge(&mut st, gc_before, max_purgeable);
                 if writer

@@ -334,8 +334,10 @@ impl Bloom {
     }
 
     pub fn insert(&mut self, key: &[u8]) {
-        let ps: Vec<u64> = self.positions(key).collect();
-        for p in ps {
+        let (a, b) = key_hash(key);
+        let nbits = self.bits.len() as u64 * 8;
+        for i in 0..self.k as u64 {
+            let p = a.wrapping_add(i.wrapping_mul(b)) % nbits;
             self.bits[(p / 8) as usize] |= 1 << (p % 8);
         }
     }
