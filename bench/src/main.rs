@@ -93,6 +93,12 @@ struct Common {
     /// Fixed request rate in ops/s (open loop). Without it the run is closed-loop.
     #[arg(long)]
     rate: Option<f64>,
+    /// Open loop: how often due requests are released, at the least. Each request's latency
+    /// still counts from its own intended time, so this delay is measured, not hidden;
+    /// releasing a few at a time lets client and server batch their socket calls, as many
+    /// independent clients arriving at random do.
+    #[arg(long, default_value = "200us", value_parser = parse_duration)]
+    release_every: Duration,
     /// Measured time, after the warm-up (e.g. 30s, 2m). Default 10s unless --ops is given.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -182,6 +188,7 @@ impl Common {
             connections: self.connections,
             concurrency: self.concurrency,
             rate: self.rate,
+            release_every: self.release_every,
             duration: self.duration,
             ops: self.ops,
             warmup: self.warmup,

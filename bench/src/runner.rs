@@ -33,6 +33,8 @@ pub struct BenchConfig {
     pub connections: usize,
     pub concurrency: usize,
     pub rate: Option<f64>,
+    /// Open loop: the feeder's release period, at the least.
+    pub release_every: Duration,
     pub duration: Option<Duration>,
     pub ops: Option<u64>,
     pub warmup: Duration,
@@ -334,6 +336,10 @@ struct Shared {
     /// Operations handed to the driver; with `tickets` gives the open-loop backlog dropped
     /// when a run is cut off.
     started: AtomicU64,
+    /// Open loop: the next ticket a worker takes, and the number of tickets in the run once
+    /// the feeder has released the last one (`u64::MAX` until then).
+    next_ticket: AtomicU64,
+    last_ticket: AtomicU64,
 }
 
 async fn run_phase(
@@ -354,6 +360,8 @@ async fn run_phase(
         stop: AtomicBool::new(false),
         errors_logged: AtomicU64::new(0),
         started: AtomicU64::new(0),
+        next_ticket: AtomicU64::new(0),
+        last_ticket: AtomicU64::new(u64::MAX),
     });
     let source = Arc::new(source);
     let (points, populate_end) = match *source {
@@ -379,36 +387,59 @@ async fn run_phase(
         })
     };
 
-    // Open loop: one OS thread releases tickets at their intended times. tokio's timer
-    // rounds sleeps up to whole milliseconds, which would be charged to every request's
-    // latency; a thread sleep overshoots by tens of microseconds instead. Tickets queue in
-    // the channel while all workers are busy, and their latency still counts from the
-    // intended time.
+    // Open loop: one OS thread releases tickets as they fall due, waking at most every
+    // `release_every` (default 200 µs): a wake-up per ticket cost the client more CPU than
+    // the request itself. tokio's timer rounds sleeps up to whole milliseconds; a thread
+    // sleep overshoots by tens of microseconds instead. Released tickets are semaphore
+    // permits: one `add_permits` wakes as many idle workers as tickets fell due, and a busy
+    // worker takes the next ticket without waiting (a channel behind a mutex cost a chain
+    // of wake-ups per ticket). Ticket i's latency counts from its intended time, however
+    // late it is released or taken. When the run ends, one extra permit per worker lets
+    // each see a ticket past the last one and stop.
     let feed = spec.rate.map(|rate| {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+        let permits = Arc::new(tokio::sync::Semaphore::new(0));
         let shared = shared.clone();
         let ops_cap = spec.total_ops;
+        let workers = cfg.concurrency.max(1);
+        let release_every = cfg.release_every;
+        let sem = permits.clone();
         std::thread::spawn(move || {
-            let mut i = 0u64;
-            'outer: while !shared.stop.load(Ordering::Relaxed) {
-                let due = due_by(start.elapsed(), rate);
-                while i < due {
-                    let t = start + intended_offset(i, rate);
-                    if end.is_some_and(|e| t >= e) || ops_cap.is_some_and(|c| i >= c) {
-                        break 'outer;
+            let mut released = 0u64;
+            loop {
+                let mut due = due_by(start.elapsed(), rate);
+                let mut last = false;
+                if let Some(e) = end {
+                    // Tickets whose intended time is at or after the end are not sent.
+                    let cap = due_by(e.saturating_duration_since(start), rate);
+                    if due >= cap {
+                        due = cap;
+                        last = true;
                     }
-                    if tx.send((i, t)).is_err() {
-                        break 'outer;
-                    }
-                    i += 1;
-                    shared.tickets.store(i, Ordering::Relaxed);
                 }
-                let next = start + intended_offset(i, rate);
+                if let Some(c) = ops_cap
+                    && due >= c
+                {
+                    due = c;
+                    last = true;
+                }
+                if due > released {
+                    shared.tickets.store(due, Ordering::Relaxed);
+                    sem.add_permits((due - released) as usize);
+                    released = due;
+                }
+                if last || shared.stop.load(Ordering::Relaxed) {
+                    shared.last_ticket.store(released, Ordering::Release);
+                    sem.add_permits(workers);
+                    break;
+                }
+                let next = start + intended_offset(released, rate);
                 let wait = next.saturating_duration_since(Instant::now());
-                std::thread::sleep(wait.min(Duration::from_millis(50)));
+                std::thread::sleep(
+                    wait.clamp(release_every, Duration::from_millis(50).max(release_every)),
+                );
             }
         });
-        Arc::new(tokio::sync::Mutex::new(rx))
+        (permits, rate)
     });
 
     let mut workers = Vec::with_capacity(cfg.concurrency);
@@ -427,12 +458,16 @@ async fn run_phase(
                     break;
                 }
                 let (ticket, intended) = match &feed {
-                    Some(rx) => {
-                        let next = rx.lock().await.recv().await;
-                        match next {
-                            Some(t) => t,
-                            None => break,
+                    Some((permits, rate)) => {
+                        match permits.acquire().await {
+                            Ok(p) => p.forget(),
+                            Err(_) => break,
                         }
+                        let ticket = shared.next_ticket.fetch_add(1, Ordering::AcqRel);
+                        if ticket >= shared.last_ticket.load(Ordering::Acquire) {
+                            break;
+                        }
+                        (ticket, start + intended_offset(ticket, *rate))
                     }
                     None => {
                         let ticket = shared.tickets.fetch_add(1, Ordering::Relaxed);
