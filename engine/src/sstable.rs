@@ -1623,7 +1623,10 @@ mod bloom_tests {
     #[test]
     fn malformed_sections_are_refused() {
         let blocked = Bloom::new(100, 0.01).encode();
-        assert!(Bloom::decode(&blocked[..blocked.len() - 1]).is_none(), "partial block");
+        assert!(
+            Bloom::decode(&blocked[..blocked.len() - 1]).is_none(),
+            "partial block"
+        );
         assert!(Bloom::decode(&blocked[..4]).is_none(), "no bits");
         assert!(Bloom::decode(&[0, 0, 0, 0x80, 1]).is_none(), "k = 0");
         assert!(Bloom::decode(&[65, 0, 0, 0, 1]).is_none(), "k too large");
