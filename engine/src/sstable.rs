@@ -367,40 +367,33 @@ impl Bloom {
     }
 
     /// The block a key's bits live in, and the bit positions (0..512) within it.
-    fn block_probes(
-        &self,
-        blocks: usize,
-        key: &[u8],
-    ) -> (usize, impl Iterator<Item = usize> + use<>) {
+    fn block_probes(k: u32, blocks: usize, key: &[u8]) -> (usize, impl Iterator<Item = usize>) {
         let (a, b) = key_hash(key);
         // Multiply-shift maps the hash onto 0..blocks without a division.
         let block = ((a as u128 * blocks as u128) >> 64) as usize;
         // Double hashing inside the block, from bits the block choice did not use.
         let step = a.rotate_left(32) | 1;
         let probes =
-            (0..self.k as u64).map(move |i| (b.wrapping_add(i.wrapping_mul(step)) >> 55) as usize);
+            (0..k as u64).map(move |i| (b.wrapping_add(i.wrapping_mul(step)) >> 55) as usize);
         (block, probes)
     }
 
+    /// The classic layout's bit positions (0..8 · bytes) of a key.
+    fn classic_probes(k: u32, bytes: usize, key: &[u8]) -> impl Iterator<Item = usize> {
+        let (a, b) = key_hash(key);
+        let nbits = bytes as u64 * 8;
+        (0..k as u64).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % nbits) as usize)
+    }
+
     pub fn insert(&mut self, key: &[u8]) {
-        match &self.layout {
+        match &mut self.layout {
             BloomLayout::Classic(bits) => {
-                let (a, b) = key_hash(key);
-                let nbits = bits.len() as u64 * 8;
-                let k = self.k as u64;
-                let BloomLayout::Classic(bits) = &mut self.layout else {
-                    unreachable!("matched above")
-                };
-                for i in 0..k {
-                    let p = a.wrapping_add(i.wrapping_mul(b)) % nbits;
-                    bits[(p / 8) as usize] |= 1 << (p % 8);
+                for p in Bloom::classic_probes(self.k, bits.len(), key) {
+                    bits[p / 8] |= 1 << (p % 8);
                 }
             }
             BloomLayout::Blocked(blocks) => {
-                let (block, probes) = self.block_probes(blocks.len(), key);
-                let BloomLayout::Blocked(blocks) = &mut self.layout else {
-                    unreachable!("matched above")
-                };
+                let (block, probes) = Bloom::block_probes(self.k, blocks.len(), key);
                 let words = &mut blocks[block].0;
                 for p in probes {
                     words[p >> 6] |= 1 << (p & 63);
@@ -411,16 +404,10 @@ impl Bloom {
 
     pub fn may_contain(&self, key: &[u8]) -> bool {
         match &self.layout {
-            BloomLayout::Classic(bits) => {
-                let (a, b) = key_hash(key);
-                let nbits = bits.len() as u64 * 8;
-                (0..self.k as u64).all(|i| {
-                    let p = a.wrapping_add(i.wrapping_mul(b)) % nbits;
-                    bits[(p / 8) as usize] & (1 << (p % 8)) != 0
-                })
-            }
+            BloomLayout::Classic(bits) => Bloom::classic_probes(self.k, bits.len(), key)
+                .all(|p| bits[p / 8] & (1 << (p % 8)) != 0),
             BloomLayout::Blocked(blocks) => {
-                let (block, mut probes) = self.block_probes(blocks.len(), key);
+                let (block, mut probes) = Bloom::block_probes(self.k, blocks.len(), key);
                 let words = &blocks[block].0;
                 probes.all(|p| words[p >> 6] & (1 << (p & 63)) != 0)
             }
