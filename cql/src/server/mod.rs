@@ -3,8 +3,11 @@
 //! into chunk tasks that idle workers steal. A request that finishes on its first poll (a
 //! local read, a periodic-mode write) is answered at once; one that waits (replicas, a
 //! batch-mode sync) is parked in its chunk's `FuturesUnordered`, so many stream ids stay in
-//! flight. Responses are encoded into one buffer per chunk and handed to a writer task,
-//! which coalesces what is queued: a few `send`s per burst, not one per request.
+//! flight. Responses are encoded into one buffer per chunk and pushed to the connection's
+//! [`Outbox`], which the pushing task writes itself unless another is already writing:
+//! a few `send`s per burst, not one per request.
+
+mod outbox;
 
 use std::collections::HashSet;
 use std::future::{Future, poll_fn};
@@ -21,15 +24,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{debug, info, warn};
 
+use outbox::Outbox;
+
 use crate::error::CqlError;
 use crate::executor::trace::Trace;
 use crate::executor::{CQL_VERSION, Executor, Outcome, Session};
 use crate::protocol::codec::flags;
 use crate::protocol::codec::{Compression, Decoded, Fatal, ProtocolCodec};
-mod outbox;
-
-use outbox::Outbox;
-
 use crate::protocol::{Event, Request, Response, ResponseExtras, ResultBody};
 
 /// Requests one connection may have in flight before the server stops reading from it:
@@ -181,7 +182,7 @@ async fn handle(
         tokio::spawn(async move { conn.out.run_writer().await })
     };
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    // Responses the connection task encoded itself since the last hand-off to the writer.
+    // Responses the connection task encoded itself, not yet pushed to the outbox.
     let mut out = BytesMut::new();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut registered = false;
