@@ -198,12 +198,18 @@ mod tests {
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpListener, TcpStream};
 
-    async fn pair() -> (Arc<Outbox>, TcpStream) {
+    /// An outbox on one end of a loopback connection, its writer task, and the other end.
+    async fn pair() -> (Arc<Outbox>, TcpStream, tokio::task::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
         let (_read, write) = accepted.expect("accept").0.into_split();
-        (Arc::new(Outbox::new(write)), client.expect("connect"))
+        let out = Arc::new(Outbox::new(write));
+        let writer = tokio::spawn({
+            let out = out.clone();
+            async move { out.run_writer().await }
+        });
+        (out, client.expect("connect"), writer)
     }
 
     /// Message `i` of task `t`: a header, then a body long enough that pushes fill the
@@ -219,11 +225,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_pushes_arrive_whole_and_in_order() {
-        let (out, mut client) = pair().await;
-        let writer = tokio::spawn({
-            let out = out.clone();
-            async move { out.run_writer().await }
-        });
+        let (out, mut client, writer) = pair().await;
         const PER_TASK: u32 = 400;
         let pushers: Vec<_> = (0..4u8)
             .map(|t| {
@@ -274,11 +276,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_client_that_does_not_read_gets_backpressure() {
-        let (out, mut client) = pair().await;
-        let writer = tokio::spawn({
-            let out = out.clone();
-            async move { out.run_writer().await }
-        });
+        let (out, mut client, writer) = pair().await;
         let chunk = vec![7u8; 64 * 1024];
         let mut pushed = 0usize;
         // The socket buffers take some; the rest queues until the high-water mark.
