@@ -273,10 +273,10 @@ pub fn purge(
         st.static_row = None;
     }
     let rts = st.range_tombstones.clone();
-    st.rows.retain(|key, row| {
+    st.rows.retain(|row| {
         let mut outer = pdel;
         for rt in &rts {
-            if range_admits(&rt.range, key) {
+            if range_admits(&rt.range, &row.clustering) {
                 outer = max_deletion(outer, Some(rt.deletion));
             }
         }
@@ -525,23 +525,20 @@ mod tests {
             local_deletion_time: ldt,
         };
         let mut st = PartitionState::default();
-        st.rows.insert(
-            Bytes::from_static(b"a"),
-            Row {
-                clustering: Bytes::from_static(b"a"),
-                deletion: Some(del(5, 100)),
-                cells: vec![Cell {
-                    column: 1,
-                    path: None,
-                    timestamp: 3,
-                    value: CellValue::Live {
-                        value: Bytes::from_static(b"old"),
-                        ttl: None,
-                    },
-                }],
-                ..Row::default()
-            },
-        );
+        st.rows.insert(Row {
+            clustering: Bytes::from_static(b"a"),
+            deletion: Some(del(5, 100)),
+            cells: vec![Cell {
+                column: 1,
+                path: None,
+                timestamp: 3,
+                value: CellValue::Live {
+                    value: Bytes::from_static(b"old"),
+                    ttl: None,
+                },
+            }],
+            ..Row::default()
+        });
         let mut young = st.clone();
         assert_eq!(purge(&mut young, 100, || i64::MAX), 0, "gc grace not over");
         assert!(young.rows[&b"a"[..]].cells.is_empty(), "shadowed data goes");

@@ -20,6 +20,7 @@ pub mod meta;
 pub mod model;
 mod read;
 pub mod reconcile;
+pub mod rowmap;
 pub mod sstable;
 
 use std::collections::HashMap;

@@ -4,7 +4,6 @@
 //! partitions never contend and range reads walk in ring order; each partition's content sits
 //! behind its own mutex because a mutation touches several of its structures at once.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,6 +12,7 @@ use crossbeam_skiplist::SkipMap;
 
 use crate::model::*;
 use crate::reconcile::{deletion_supersedes, max_deletion, merge_row, normalize_cells};
+use crate::rowmap::RowMap;
 
 /// A partition's position in ring order.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,7 +29,7 @@ pub struct PartitionState {
     /// Distinct ranges, each with its strongest deletion.
     pub range_tombstones: Vec<RangeTombstone>,
     pub static_row: Option<Row>,
-    pub rows: BTreeMap<Bytes, Row>,
+    pub rows: RowMap,
 }
 
 impl PartitionState {
@@ -53,7 +53,7 @@ impl PartitionState {
             deletion: self.deletion,
             range_tombstones: self.range_tombstones.clone(),
             static_row: self.static_row.clone(),
-            rows: BTreeMap::new(),
+            rows: RowMap::new(),
         }
     }
 
@@ -66,7 +66,7 @@ impl PartitionState {
         if let Some(s) = other.static_row {
             self.merge_static(s);
         }
-        for (_, row) in other.rows {
+        for row in other.rows {
             self.merge_row(row);
         }
     }
@@ -102,7 +102,7 @@ impl PartitionState {
             Some(cur) => merge_row(cur, row),
             None => {
                 normalize_row(&mut row);
-                self.rows.insert(row.clustering.clone(), row);
+                self.rows.insert(row);
             }
         }
     }
@@ -126,26 +126,46 @@ fn normalize_row(row: &mut Row) {
     }
 }
 
-/// Rough heap footprint of a mutation, for the memtable space accounting.
+/// Heap a row adds to a memtable: the row slot, its cells and the bytes they point to.
+fn row_size(r: &Row) -> u64 {
+    let cells: usize = r
+        .cells
+        .iter()
+        .map(|c| {
+            let v = match &c.value {
+                CellValue::Live { value, .. } => value.len(),
+                _ => 0,
+            };
+            size_of::<Cell>() + v + c.path.as_ref().map_or(0, |p| p.len())
+        })
+        .sum();
+    (size_of::<Row>()
+        + r.clustering.len()
+        + cells
+        + size_of::<(ColumnId, DeletionTime)>() * r.complex_deletions.len()) as u64
+}
+
+/// Heap a new partition costs before its rows: the skip-list node (key, state, mutex and
+/// an average tower of pointers) and the key's bytes.
+const PARTITION_OVERHEAD: u64 =
+    (size_of::<PartitionKey>() + size_of::<Mutex<PartitionState>>() + 48) as u64;
+
+/// Heap footprint of a mutation applied to a memtable, for the memtable space accounting
+/// (which decides when to flush and when to throttle writes, so it must not flatter: an
+/// earlier estimate counted a quarter of the real size). A partition the memtable already
+/// holds is counted again, as are rows that replace older ones: the total is an upper
+/// bound, like Cassandra's allocation-based accounting. `memtable_footprint` in the
+/// engine's tests measures it against a counting allocator.
 pub fn mutation_size(m: &Mutation) -> u64 {
-    fn row_size(r: &Row) -> u64 {
-        let cells: u64 = r
-            .cells
-            .iter()
-            .map(|c| {
-                let v = match &c.value {
-                    CellValue::Live { value, .. } => value.len(),
-                    _ => 0,
-                };
-                64 + v as u64 + c.path.as_ref().map_or(0, |p| p.len() as u64)
-            })
-            .sum();
-        96 + r.clustering.len() as u64 + cells + 16 * r.complex_deletions.len() as u64
-    }
-    128 + m.key.len() as u64
+    PARTITION_OVERHEAD
+        + m.key.len() as u64
         + m.range_tombstones
             .iter()
-            .map(|rt| 64 + (rt.range.start.prefix.len() + rt.range.end.prefix.len()) as u64)
+            .map(|rt| {
+                (size_of::<RangeTombstone>()
+                    + rt.range.start.prefix.len()
+                    + rt.range.end.prefix.len()) as u64
+            })
             .sum::<u64>()
         + m.static_row.as_ref().map_or(0, row_size)
         + m.rows.iter().map(row_size).sum::<u64>()

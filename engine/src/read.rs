@@ -2,7 +2,6 @@
 //! limits, and renders either live data or the shadow-free raw state.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -13,6 +12,7 @@ use crate::error::{EngineError, Result};
 use crate::memtable::{Memtable, PartitionKey, PartitionState};
 use crate::model::*;
 use crate::reconcile::*;
+use crate::rowmap::RowMap;
 use crate::sstable::{PartitionSlice, SsTable, end_bound_upper, past_slice};
 
 type RowIter<'s> = Box<dyn Iterator<Item = Result<Cow<'s, Row>>> + 's>;
@@ -36,7 +36,7 @@ impl RowSource for PartitionState {
         reversed: bool,
         _after: Option<&'s [u8]>,
     ) -> RowIter<'s> {
-        Box::new(slice_iter(&self.rows, slice, reversed).map(|(_, r)| Ok(Cow::Borrowed(r))))
+        Box::new(slice_iter(&self.rows, slice, reversed).map(|r| Ok(Cow::Borrowed(r))))
     }
 }
 
@@ -574,10 +574,10 @@ fn describe(cmd: &ReadCommand) -> String {
 
 /// Rows of `rows` inside `r`, in walk order.
 fn slice_iter<'m>(
-    rows: &'m BTreeMap<Bytes, Row>,
+    rows: &'m RowMap,
     r: &'m ClusteringRange,
     reversed: bool,
-) -> Box<dyn Iterator<Item = (&'m Bytes, &'m Row)> + 'm> {
+) -> Box<dyn Iterator<Item = &'m Row> + 'm> {
     let lower: Bound<&[u8]> = if r.start.prefix.is_empty() {
         Bound::Unbounded
     } else {
@@ -595,15 +595,9 @@ fn slice_iter<'m>(
     } else {
         Bound::Excluded(&r.end.prefix[..])
     };
-    // BTreeMap::range panics on an inverted range; such a slice is simply empty.
-    if let (Bound::Included(l), Bound::Excluded(u)) = (lower, upper)
-        && l > u
-    {
-        return Box::new(std::iter::empty());
-    }
     let it = rows
-        .range::<[u8], _>((lower, upper))
-        .filter(move |(k, _)| range_admits(r, k));
+        .range(lower, upper)
+        .filter(move |row| range_admits(r, &row.clustering));
     if reversed {
         Box::new(it.rev())
     } else {

@@ -1300,7 +1300,7 @@ impl SsTable {
         let mut st = p.header.clone();
         for r in p.rows(None, None, false) {
             let r = r?;
-            st.rows.insert(r.clustering.clone(), r);
+            st.rows.insert(r);
         }
         Ok(Some(st))
     }
