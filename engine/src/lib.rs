@@ -1021,6 +1021,7 @@ impl Inner {
                 return Ok(());
             };
             let generation = t.next_generation.fetch_add(1, Ordering::Relaxed);
+            let flush_started = std::time::Instant::now();
             let dir = sstable::table_dir(&self.config.data_dir, &t.id);
             std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
             let mut w = sstable::Writer::create(
@@ -1038,6 +1039,7 @@ impl Inner {
                 w.add(e.key(), &st)?;
             }
             let written = w.finish(0, Vec::new())?;
+            let file_bytes = written.as_ref().map_or(0, |s| s.size);
             t.update(|d| {
                 d.flushing.retain(|(m, _)| !Arc::ptr_eq(m, &mt));
                 if let Some(s) = written {
@@ -1046,7 +1048,14 @@ impl Inner {
             });
             *t.floor.lock().unwrap_or_else(|p| p.into_inner()) = pos;
             self.flushes.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(generation, bytes = mt.bytes(), "memtable flushed");
+            tracing::info!(
+                generation,
+                partitions = mt.partition_count(),
+                memtable_bytes = mt.bytes(),
+                file_bytes,
+                elapsed_ms = flush_started.elapsed().as_millis() as u64,
+                "memtable flushed"
+            );
             {
                 let _g = self.flushed.0.lock().unwrap_or_else(|p| p.into_inner());
                 self.flushed.1.notify_all();
@@ -1205,18 +1214,11 @@ impl Inner {
         if inputs.len() != task.inputs.len() || inputs.is_empty() {
             return Ok(());
         }
+        // A compaction can run for minutes: holding this snapshot would keep every memtable
+        // of its moment alive (hundreds of MB each) long after they are flushed.
+        drop(d);
         t.compacting.store(true, Ordering::Release);
         let _reset = ResetOnDrop(&t.compacting);
-        // Everything that may hold data of the table besides the inputs, as of now. Data
-        // written later is newer than any tombstone old enough to purge.
-        let others: Vec<Arc<SsTable>> = d
-            .sstables
-            .iter()
-            .filter(|s| !task.inputs.contains(&s.generation))
-            .cloned()
-            .collect();
-        let mut memtables = vec![d.memtable.clone()];
-        memtables.extend(d.flushing.iter().map(|(m, _)| m.clone()));
         let gc_grace = t
             .options
             .read()
@@ -1235,9 +1237,33 @@ impl Inner {
         let mut outputs: Vec<SsTable> = Vec::new();
         let mut writer: Option<sstable::Writer> = None;
         let mut purged = 0u64;
+        let in_bytes: u64 = inputs.iter().map(|s| s.size).sum();
+        tracing::info!(
+            inputs = ?task.inputs,
+            in_bytes,
+            partitions = expected,
+            level = task.output_level,
+            "compacting"
+        );
+        let mut merged_partitions = 0u64;
+        let mut last_report = started;
         let result = (|| -> Result<()> {
             let mut scans: Vec<_> = inputs.iter().map(|s| s.scan(None).peekable()).collect();
             loop {
+                merged_partitions += 1;
+                if merged_partitions.is_multiple_of(4096) && last_report.elapsed().as_secs() >= 10 {
+                    last_report = std::time::Instant::now();
+                    tracing::info!(
+                        inputs = ?task.inputs,
+                        partitions = merged_partitions,
+                        of = expected,
+                        percent = (merged_partitions * 100 / expected.max(1)).min(100),
+                        written = outputs.iter().map(|o| o.size).sum::<u64>()
+                            + writer.as_ref().map_or(0, |w| w.bytes_written()),
+                        elapsed_s = started.elapsed().as_secs(),
+                        "compaction progress"
+                    );
+                }
                 if self.stop_compaction.load(Ordering::Acquire) {
                     return Err(EngineError::Closed("compaction interrupted".into()));
                 }
@@ -1268,12 +1294,19 @@ impl Inner {
                     }
                 }
                 let Some(mut st) = merged else { continue };
+                // Whatever holds data of the table besides the inputs, as of now: memtables
+                // flushed since the compaction began are among the SSTables by then.
                 let max_purgeable = || {
-                    if memtables.iter().any(|m| m.partitions.contains_key(&pk)) {
+                    let now = t.data();
+                    if std::iter::once(&now.memtable)
+                        .chain(now.flushing.iter().map(|(m, _)| m))
+                        .any(|m| m.partitions.contains_key(&pk))
+                    {
                         i64::MIN
                     } else {
-                        others
+                        now.sstables
                             .iter()
+                            .filter(|o| !task.inputs.contains(&o.generation))
                             .filter(|o| o.may_contain(&pk))
                             .map(|o| o.stats.min_timestamp)
                             .min()
@@ -1349,13 +1382,12 @@ impl Inner {
         }
         commitlog::sync_dir(&dir)?;
         std::fs::remove_file(&record).map_err(|e| io_err(&record, e))?;
-        let in_bytes: u64 = inputs.iter().map(|s| s.size).sum();
         self.compactions.fetch_add(1, Ordering::Relaxed);
         self.bytes_compacted.fetch_add(in_bytes, Ordering::Relaxed);
         self.tombstones_purged.fetch_add(purged, Ordering::Relaxed);
-        tracing::debug!(
-            inputs = inputs.len(),
-            outputs = outputs.len(),
+        tracing::info!(
+            inputs = ?task.inputs,
+            outputs = ?outputs.iter().map(|o| o.generation).collect::<Vec<_>>(),
             in_bytes,
             out_bytes = outputs.iter().map(|o| o.size).sum::<u64>(),
             purged,

@@ -793,14 +793,17 @@ impl Writer {
         let Some(first) = self.block.first() else {
             return Ok(());
         };
+        // Copies, not slices: the index lives until `finish`, and a slice would keep the
+        // whole decoded input block it points into alive with it (a compaction writing 1 GB
+        // held 1 GB of input blocks this way).
         let entry_first = PartitionKey {
             token: first.token,
-            key: first.key.clone(),
+            key: Bytes::copy_from_slice(&first.key),
         };
         let first_ck = first
             .rows
             .first()
-            .map(|r| r.clustering.clone())
+            .map(|r| Bytes::copy_from_slice(&r.clustering))
             .unwrap_or_default();
         let continuation = self.block_continuation;
         let framed = encode_block(&self.block);
