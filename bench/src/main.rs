@@ -99,6 +99,12 @@ struct Common {
     /// independent clients arriving at random do.
     #[arg(long, default_value = "200us", value_parser = parse_duration)]
     release_every: Duration,
+    /// Seed of the run phase's key and operation choices. Default: a new one each
+    /// invocation (printed with the results), so that runs repeated on one dataset write
+    /// new keys instead of rewriting the previous run's, which would flatter compaction.
+    /// `compare` uses one seed for both targets.
+    #[arg(long)]
+    seed: Option<u64>,
     /// Measured time, after the warm-up (e.g. 30s, 2m). Default 10s unless --ops is given.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -189,6 +195,7 @@ impl Common {
             concurrency: self.concurrency,
             rate: self.rate,
             release_every: self.release_every,
+            seed: self.seed.unwrap_or_else(fresh_seed),
             duration: self.duration,
             ops: self.ops,
             warmup: self.warmup,
@@ -275,7 +282,7 @@ async fn async_main(cli: Cli) -> Result<()> {
     println!();
     for r in results.iter() {
         println!(
-            "{} {} {}: {} hosts={} partitions={} cl={} concurrency={} connections={} dist={} measured {:.1}s",
+            "{} {} {}: {} hosts={} partitions={} cl={} concurrency={} connections={} dist={} seed={} measured {:.1}s",
             r.target,
             r.workload,
             r.phase,
@@ -286,6 +293,7 @@ async fn async_main(cli: Cli) -> Result<()> {
             r.concurrency,
             r.connections,
             r.distribution,
+            r.seed,
             r.duration_s
         );
     }
@@ -346,4 +354,12 @@ async fn async_main(cli: Cli) -> Result<()> {
         bail!("no operation succeeded");
     }
     Ok(())
+}
+
+/// A seed that differs between invocations: the clock's nanoseconds and the process id.
+fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 40)
 }

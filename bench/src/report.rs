@@ -22,6 +22,8 @@ pub struct PhaseResult {
     pub consistency: String,
     pub distribution: String,
     pub partitions: u64,
+    /// `--seed` of the run's random choices (repeat a run with it).
+    pub seed: u64,
     pub warmup_s: f64,
     /// Measured seconds (warm-up excluded).
     pub duration_s: f64,
@@ -354,6 +356,7 @@ mod tests {
             consistency: "ONE".into(),
             distribution: "uniform".into(),
             partitions: 100,
+            seed: 7,
             warmup_s: 1.0,
             duration_s: 2.0,
             ops: 2000,

@@ -35,6 +35,8 @@ pub struct BenchConfig {
     pub rate: Option<f64>,
     /// Open loop: the feeder's release period, at the least.
     pub release_every: Duration,
+    /// Seeds the run phase's per-worker random choices.
+    pub seed: u64,
     pub duration: Option<Duration>,
     pub ops: Option<u64>,
     pub warmup: Duration,
@@ -451,8 +453,9 @@ async fn run_phase(
         let feed = feed.clone();
         let total_ops = spec.total_ops;
         let ops_limit = spec.ops_limit;
+        let seed = workload::splitmix64(cfg.seed);
         workers.push(tokio::spawn(async move {
-            let mut rng = SmallRng::seed_from_u64(workload::splitmix64(w as u64 ^ 0x5EED));
+            let mut rng = SmallRng::seed_from_u64(workload::splitmix64(seed ^ w as u64));
             loop {
                 if shared.stop.load(Ordering::Relaxed) {
                     break;
@@ -618,6 +621,7 @@ async fn run_phase(
             dist_name(cfg.dist)
         },
         partitions: cfg.partitions,
+        seed: cfg.seed,
         warmup_s: spec.warmup.as_secs_f64(),
         duration_s: wall,
         ops,
