@@ -80,11 +80,55 @@ impl std::fmt::Display for BlockError {
     }
 }
 
-/// Encodes partition chunks as one data block: u32 compressed length, u32 uncompressed
-/// length, u32 CRC32 of (those 8 bytes ++ compressed bytes), LZ4 block. The uncompressed
-/// payload is a chunk directory (u32 count, u32 offset of each chunk) followed by the chunks,
-/// each a one-mutation list in the commit-log encoding, so a point read decodes one chunk.
-pub fn encode_block(chunks: &[Mutation]) -> Vec<u8> {
+/// Bit of a block's uncompressed-length field that marks a *stored* block, whose payload
+/// follows uncompressed. Lengths never reach it (see [`MAX_BLOCK_UNCOMPRESSED`]).
+const STORED: u32 = 1 << 31;
+
+/// Blocks that compress by less than an eighth are stored: decompressing them on every read
+/// would cost more than the disk they save.
+fn worth_compressing(raw: usize, compressed: usize) -> bool {
+    compressed < raw - raw / 8
+}
+
+/// Whether the next block of a writer is worth an LZ4 attempt. Data that did not compress
+/// (random values, already compressed blobs) rarely starts to: after each incompressible
+/// block the writer skips twice as many attempts as before (up to [`MAX_SKIP`]), and one
+/// block that compresses resets it.
+#[derive(Debug, Default)]
+pub struct CompressionProbe {
+    skip: u32,
+    backoff: u32,
+}
+
+/// Most blocks stored without trying after a run of incompressible ones.
+const MAX_SKIP: u32 = 32;
+
+impl CompressionProbe {
+    fn should_try(&mut self) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    fn record(&mut self, compressed_well: bool) {
+        if compressed_well {
+            self.backoff = 0;
+        } else {
+            self.backoff = (self.backoff * 2).clamp(1, MAX_SKIP);
+            self.skip = self.backoff;
+        }
+    }
+}
+
+/// Encodes partition chunks as one data block: u32 stored length, u32 uncompressed length
+/// (with [`STORED`] set if the payload is not compressed), u32 CRC32 of (those 8 bytes ++
+/// stored bytes), then the LZ4 block or the payload itself. The payload is a chunk directory
+/// (u32 count, u32 offset of each chunk) followed by the chunks, each a one-mutation list in
+/// the commit-log encoding, so a point read decodes one chunk.
+pub fn encode_block(chunks: &[Mutation], probe: &mut CompressionProbe) -> Vec<u8> {
     let dir_len = 4 + 4 * chunks.len();
     let mut raw = Vec::with_capacity(BLOCK_TARGET + 1024);
     raw.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
@@ -94,16 +138,32 @@ pub fn encode_block(chunks: &[Mutation]) -> Vec<u8> {
         raw[4 + 4 * i..8 + 4 * i].copy_from_slice(&off.to_le_bytes());
         encode_mutations(std::slice::from_ref(c), &mut raw);
     }
-    let compressed = lz4_flex::block::compress(&raw);
-    let mut out = Vec::with_capacity(BLOCK_HEADER_SIZE + compressed.len());
-    out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    let compressed = if probe.should_try() {
+        let c = lz4_flex::block::compress(&raw);
+        let good = worth_compressing(raw.len(), c.len());
+        probe.record(good);
+        good.then_some(c)
+    } else {
+        None
+    };
+    let (body, u) = match &compressed {
+        Some(c) => (&c[..], raw.len() as u32),
+        None => (&raw[..], raw.len() as u32 | STORED),
+    };
+    let mut out = Vec::with_capacity(BLOCK_HEADER_SIZE + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&u.to_le_bytes());
     let mut h = crc32fast::Hasher::new();
     h.update(&out[0..8]);
-    h.update(&compressed);
+    h.update(body);
     out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(&compressed);
+    out.extend_from_slice(body);
     out
+}
+
+/// The payload length a block header's uncompressed-length field gives.
+fn payload_len(field: u32) -> u32 {
+    field & !STORED
 }
 
 /// Checks a block's framing and checksum and inflates its payload.
@@ -113,7 +173,9 @@ fn inflate(buf: &[u8]) -> std::result::Result<Vec<u8>, BlockError> {
         return e("block shorter than its header");
     }
     let c = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    let u = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+    let field = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    let stored = field & STORED != 0;
+    let u = payload_len(field) as usize;
     let crc = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]);
     if c.checked_add(BLOCK_HEADER_SIZE) != Some(buf.len()) {
         return e("block length mismatch");
@@ -126,6 +188,12 @@ fn inflate(buf: &[u8]) -> std::result::Result<Vec<u8>, BlockError> {
     }
     if u > MAX_BLOCK_UNCOMPRESSED {
         return e("block claims an implausible uncompressed size");
+    }
+    if stored {
+        if c != u {
+            return e("stored block length mismatch");
+        }
+        return Ok(buf[BLOCK_HEADER_SIZE..].to_vec());
     }
     let raw = lz4_flex::block::decompress(&buf[BLOCK_HEADER_SIZE..], u)
         .map_err(|x| BlockError(format!("LZ4: {x}")))?;
@@ -712,6 +780,7 @@ pub struct Writer {
     stats: SsTableStats,
     limiter: Option<Arc<RateLimiter>>,
     last: Option<PartitionKey>,
+    probe: CompressionProbe,
 }
 
 impl Writer {
@@ -758,6 +827,7 @@ impl Writer {
             stats: SsTableStats::default(),
             limiter,
             last: None,
+            probe: CompressionProbe::default(),
         })
     }
 
@@ -806,9 +876,10 @@ impl Writer {
             .map(|r| Bytes::copy_from_slice(&r.clustering))
             .unwrap_or_default();
         let continuation = self.block_continuation;
-        let framed = encode_block(&self.block);
-        self.stats.uncompressed_bytes +=
-            u32::from_le_bytes([framed[4], framed[5], framed[6], framed[7]]) as u64;
+        let framed = encode_block(&self.block, &mut self.probe);
+        self.stats.uncompressed_bytes += payload_len(u32::from_le_bytes([
+            framed[4], framed[5], framed[6], framed[7],
+        ])) as u64;
         let offset = self.offset;
         self.write_raw(&framed)?;
         self.index.push(BlockEntry {
@@ -1671,5 +1742,101 @@ mod search_tests {
                 v.partition_point(|x| *x <= t)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+
+    fn chunk(key: u64, value: Vec<u8>) -> Mutation {
+        Mutation {
+            table: TableId([0; 16]),
+            token: key as i64,
+            key: Bytes::from(key.to_be_bytes().to_vec()),
+            partition_deletion: None,
+            range_tombstones: Vec::new(),
+            static_row: None,
+            rows: vec![Row {
+                cells: vec![Cell {
+                    column: 0,
+                    path: None,
+                    timestamp: 1,
+                    value: CellValue::Live {
+                        value: Bytes::from(value),
+                        ttl: None,
+                    },
+                }],
+                ..Row::default()
+            }],
+        }
+    }
+
+    /// SplitMix64 bytes: what LZ4 cannot shrink.
+    fn noise(seed: u64, n: usize) -> Vec<u8> {
+        (0..n as u64)
+            .map(|i| {
+                let mut z = (seed << 32 | i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) as u8
+            })
+            .collect()
+    }
+
+    fn is_stored(block: &[u8]) -> bool {
+        u32::from_le_bytes([block[4], block[5], block[6], block[7]]) & STORED != 0
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_attempts_back_off() {
+        let mut probe = CompressionProbe::default();
+        let mut attempts = 0;
+        for i in 0..200u64 {
+            let chunks: Vec<Mutation> = (0..4).map(|k| chunk(k, noise(i * 16 + k, 1000))).collect();
+            let tried = probe.skip == 0;
+            attempts += tried as u32;
+            let block = encode_block(&chunks, &mut probe);
+            assert!(is_stored(&block), "random data is stored");
+            assert_eq!(decode_block(&block).unwrap(), chunks);
+        }
+        // Attempts at blocks 0, 2, 5, 10, 19, 36, then every 33rd.
+        assert!(
+            attempts <= 12,
+            "{attempts} LZ4 attempts on 200 random blocks"
+        );
+        // One compressible block resets the backoff.
+        probe.skip = 0;
+        let text: Vec<Mutation> = (0..16).map(|k| chunk(k, vec![b'a'; 200])).collect();
+        let block = encode_block(&text, &mut probe);
+        assert!(!is_stored(&block));
+        assert_eq!((probe.skip, probe.backoff), (0, 0));
+        assert_eq!(decode_block(&block).unwrap(), text);
+    }
+
+    #[test]
+    fn stored_blocks_are_checked_like_compressed_ones() {
+        let chunks = vec![chunk(1, noise(7, 300))];
+        let good = encode_block(&chunks, &mut CompressionProbe::default());
+        assert!(is_stored(&good));
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(decode_block(&flipped).unwrap_err().0.contains("checksum"));
+        // A stored block whose lengths disagree is refused even with a valid checksum.
+        let mut short = good.clone();
+        short.pop();
+        let c = (short.len() - BLOCK_HEADER_SIZE) as u32;
+        short[0..4].copy_from_slice(&c.to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&short[0..8]);
+        h.update(&short[BLOCK_HEADER_SIZE..]);
+        let crc = h.finalize();
+        short[8..12].copy_from_slice(&crc.to_le_bytes());
+        assert!(
+            decode_block(&short)
+                .unwrap_err()
+                .0
+                .contains("stored block length")
+        );
     }
 }

@@ -936,10 +936,25 @@ proptest! {
     fn decode_block_never_panics_on_damaged_blocks(
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
         cut in any::<usize>(),
+        compressible in any::<bool>(),
     ) {
-        use shoal_engine::sstable::{BLOCK_HEADER_SIZE, decode_block, encode_block};
-        let m = with_rows("k", vec![row("a", vec![live(1, 1, "v"), tomb(2, 3)])]);
-        let good = encode_block(std::slice::from_ref(&m));
+        use shoal_engine::sstable::{BLOCK_HEADER_SIZE, CompressionProbe, decode_block, encode_block};
+        // A repetitive value makes an LZ4 block; letters without repeats a stored block.
+        let v: String = if compressible {
+            "v".repeat(200)
+        } else {
+            (0..400u64)
+                .map(|i| {
+                    let z = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let z = (z ^ (z >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    (b'a' + ((z ^ (z >> 32)) % 26) as u8) as char
+                })
+                .collect()
+        };
+        let m = with_rows("k", vec![row("a", vec![live(1, 1, &v), tomb(2, 3)])]);
+        let good = encode_block(std::slice::from_ref(&m), &mut CompressionProbe::default());
+        let stored = u32::from_le_bytes([good[4], good[5], good[6], good[7]]) & (1 << 31) != 0;
+        prop_assert_eq!(stored, !compressible);
         prop_assert_eq!(decode_block(&good).unwrap(), vec![m]);
         // Damage the compressed bytes and fix the checksum, so LZ4 and the mutation decoder
         // see the garbage; and separately check that the checksum catches any damage.
