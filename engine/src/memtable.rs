@@ -179,7 +179,8 @@ pub struct Memtable {
 }
 
 impl Memtable {
-    pub fn apply(&self, m: Mutation) {
+    /// Merges `m` in and returns the bytes it added to the accounting.
+    pub fn apply(&self, m: Mutation) -> u64 {
         let size = mutation_size(&m);
         let pk = PartitionKey {
             token: m.token,
@@ -194,6 +195,7 @@ impl Memtable {
             .unwrap_or_else(|p| p.into_inner())
             .apply(m);
         self.bytes.fetch_add(size, Ordering::Relaxed);
+        size
     }
 
     pub fn bytes(&self) -> u64 {
