@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the engine's hot paths: memtable insert, point reads from a memtable
-//! and from an SSTable, and a page of rows from a large partition on disk.
+//! and from an SSTable, a page of rows from a large partition on disk, and writing an
+//! SSTable (what flushes and compactions spend their time on).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -76,6 +77,72 @@ fn point(i: u64) -> ReadCommand {
     }
 }
 
+/// 10k standard1-shaped partitions (five 34-byte random cells) written to an SSTable.
+fn sstable_write(c: &mut Criterion) {
+    use shoal_engine::memtable::{PartitionKey, PartitionState};
+    use shoal_engine::sstable::Writer;
+    let mut x = 1u64;
+    let mut noise = |n: usize| -> Bytes {
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect::<Vec<u8>>()
+            .into()
+    };
+    let mut parts: Vec<(PartitionKey, PartitionState)> = (0..10_000u64)
+        .map(|i| {
+            let (token, key) = key(i);
+            let mut st = PartitionState::default();
+            st.rows.insert(Row {
+                liveness: Some(LivenessInfo {
+                    timestamp: 1_700_000_000_000_000 + i as i64,
+                    ttl: None,
+                }),
+                cells: (0..5)
+                    .map(|c| Cell {
+                        column: c,
+                        path: None,
+                        timestamp: 1_700_000_000_000_000 + i as i64,
+                        value: CellValue::Live {
+                            value: noise(34),
+                            ttl: None,
+                        },
+                    })
+                    .collect(),
+                ..Row::default()
+            });
+            (PartitionKey { token, key }, st)
+        })
+        .collect();
+    parts.sort_by(|a, b| a.0.cmp(&b.0));
+    let dir = tempfile::tempdir().unwrap();
+    let mut generation = 0;
+    c.bench_function("sstable_write_10k_standard1", |b| {
+        b.iter(|| {
+            generation += 1;
+            let mut w = Writer::create(
+                dir.path(),
+                T,
+                generation,
+                Default::default(),
+                parts.len() as u64,
+                0.01,
+                None,
+            )
+            .unwrap();
+            for (pk, st) in &parts {
+                w.add(pk, st).unwrap();
+            }
+            let s = w.finish(0, Vec::new()).unwrap().unwrap();
+            std::fs::remove_file(&s.path).unwrap();
+        })
+    });
+}
+
 fn benches(c: &mut Criterion) {
     let value = Bytes::from(vec![b'x'; 100]);
     let dir = tempfile::tempdir().unwrap();
@@ -141,6 +208,6 @@ fn benches(c: &mut Criterion) {
 criterion_group! {
     name = engine_benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3));
-    targets = benches
+    targets = benches, sstable_write
 }
 criterion_main!(engine_benches);

@@ -122,9 +122,59 @@ const MIN_RT_SIZE: usize = 2 + 2 + 12;
 const MIN_COMPLEX_SIZE: usize = 1 + 12;
 
 fn encode_mutation(m: &Mutation, out: &mut Vec<u8>) {
+    encode_mutation_parts(
+        out,
+        MutationParts {
+            table: m.table,
+            token: m.token,
+            key: &m.key,
+            partition_deletion: m.partition_deletion.as_ref(),
+            range_tombstones: &m.range_tombstones,
+            static_row: m.static_row.as_ref(),
+        },
+        m.rows.iter(),
+    );
+}
+
+/// A mutation's partition-level fields, borrowed: what [`encode_chunk`] needs besides rows.
+#[derive(Clone, Copy)]
+pub(crate) struct MutationParts<'a> {
+    pub table: TableId,
+    pub token: i64,
+    pub key: &'a [u8],
+    pub partition_deletion: Option<&'a DeletionTime>,
+    pub range_tombstones: &'a [RangeTombstone],
+    pub static_row: Option<&'a Row>,
+}
+
+/// Starts a one-mutation list (what [`encode_mutations`] writes for one mutation) from
+/// borrowed parts, up to and including its row count; the caller appends exactly `rows`
+/// rows with [`encode_row`]. SSTable writers encode memtable and merged rows this way
+/// instead of first cloning them into a [`Mutation`].
+pub(crate) fn encode_chunk_start(out: &mut Vec<u8>, parts: MutationParts<'_>, rows: usize) {
+    out.push(MUTATION_FORMAT_VERSION);
+    put_varint(out, 1);
+    encode_partition_header(out, parts);
+    put_varint(out, rows as u64);
+}
+
+fn encode_mutation_parts<'a>(
+    out: &mut Vec<u8>,
+    m: MutationParts<'_>,
+    rows: impl ExactSizeIterator<Item = &'a Row>,
+) {
+    encode_partition_header(out, m);
+    put_varint(out, rows.len() as u64);
+    for row in rows {
+        encode_row(row, out);
+    }
+}
+
+/// Everything of a mutation before its row count.
+fn encode_partition_header(out: &mut Vec<u8>, m: MutationParts<'_>) {
     out.extend_from_slice(&m.table.0);
     out.extend_from_slice(&m.token.to_le_bytes());
-    put_bytes(out, &m.key);
+    put_bytes(out, m.key);
     let mut flags = 0;
     if m.partition_deletion.is_some() {
         flags |= M_PARTITION_DELETION;
@@ -133,23 +183,19 @@ fn encode_mutation(m: &Mutation, out: &mut Vec<u8>) {
         flags |= M_STATIC_ROW;
     }
     out.push(flags);
-    if let Some(d) = &m.partition_deletion {
+    if let Some(d) = m.partition_deletion {
         put_deletion(out, d);
     }
     put_varint(out, m.range_tombstones.len() as u64);
-    for rt in &m.range_tombstones {
+    for rt in m.range_tombstones {
         put_bytes(out, &rt.range.start.prefix);
         out.push(rt.range.start.inclusive as u8);
         put_bytes(out, &rt.range.end.prefix);
         out.push(rt.range.end.inclusive as u8);
         put_deletion(out, &rt.deletion);
     }
-    if let Some(s) = &m.static_row {
+    if let Some(s) = m.static_row {
         encode_row(s, out);
-    }
-    put_varint(out, m.rows.len() as u64);
-    for row in &m.rows {
-        encode_row(row, out);
     }
 }
 
@@ -213,7 +259,7 @@ fn decode_mutation(r: &mut Reader<'_>, with_rows: bool) -> Result<Mutation, Deco
     })
 }
 
-fn encode_row(row: &Row, out: &mut Vec<u8>) {
+pub(crate) fn encode_row(row: &Row, out: &mut Vec<u8>) {
     put_bytes(out, &row.clustering);
     let mut flags = 0;
     if let Some(l) = &row.liveness {

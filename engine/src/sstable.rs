@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::codec::{decode_mutation_header, decode_mutations_shared, encode_mutations};
+use crate::codec::{
+    MutationParts, decode_mutation_header, decode_mutations_shared, encode_chunk_start,
+    encode_mutations, encode_row,
+};
 use crate::commitlog::{ReplayPosition, sync_dir};
 use crate::error::{EngineError, Result};
 use crate::memtable::{PartitionKey, PartitionState};
@@ -129,17 +132,33 @@ impl CompressionProbe {
 /// (u32 count, u32 offset of each chunk) followed by the chunks, each a one-mutation list in
 /// the commit-log encoding, so a point read decodes one chunk.
 pub fn encode_block(chunks: &[Mutation], probe: &mut CompressionProbe) -> Vec<u8> {
-    let dir_len = 4 + 4 * chunks.len();
-    let mut raw = Vec::with_capacity(BLOCK_TARGET + 1024);
-    raw.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
-    raw.resize(dir_len, 0);
-    for (i, c) in chunks.iter().enumerate() {
-        let off = raw.len() as u32;
-        raw[4 + 4 * i..8 + 4 * i].copy_from_slice(&off.to_le_bytes());
-        encode_mutations(std::slice::from_ref(c), &mut raw);
+    let mut b = BlockBuilder::default();
+    for c in chunks {
+        b.starts.push(b.chunks.len() as u32);
+        encode_mutations(std::slice::from_ref(c), &mut b.chunks);
     }
+    seal_block(&b, probe, &mut Vec::new())
+}
+
+/// The chunks of a block being built: their encodings back to back, and where each starts.
+#[derive(Debug, Default)]
+struct BlockBuilder {
+    chunks: Vec<u8>,
+    starts: Vec<u32>,
+}
+
+/// Frames `b` as a data block (see [`encode_block`]); `raw` is scratch for the payload.
+fn seal_block(b: &BlockBuilder, probe: &mut CompressionProbe, raw: &mut Vec<u8>) -> Vec<u8> {
+    let dir_len = 4 + 4 * b.starts.len();
+    raw.clear();
+    raw.reserve(dir_len + b.chunks.len());
+    raw.extend_from_slice(&(b.starts.len() as u32).to_le_bytes());
+    for s in &b.starts {
+        raw.extend_from_slice(&(dir_len as u32 + s).to_le_bytes());
+    }
+    raw.extend_from_slice(&b.chunks);
     let compressed = if probe.should_try() {
-        let c = lz4_flex::block::compress(&raw);
+        let c = lz4_flex::block::compress(raw);
         let good = worth_compressing(raw.len(), c.len());
         probe.record(good);
         good.then_some(c)
@@ -772,9 +791,16 @@ pub struct Writer {
     offset: u64,
     since_sync: u64,
     index: Vec<BlockEntry>,
-    block: Vec<Mutation>,
+    /// The block being filled, its first partition key and clustering key (copies, for the
+    /// index), and whether it starts with a continuation chunk.
+    block: BlockBuilder,
+    block_first: Option<(PartitionKey, Bytes)>,
     block_bytes: usize,
     block_continuation: bool,
+    /// Encoded rows of the chunk being built (its row count precedes them).
+    row_buf: Vec<u8>,
+    /// Scratch for a block's payload.
+    raw: Vec<u8>,
     block_target: usize,
     bloom: Bloom,
     stats: SsTableStats,
@@ -819,9 +845,12 @@ impl Writer {
             offset: HEADER_SIZE,
             since_sync: 0,
             index: Vec::new(),
-            block: Vec::new(),
+            block: BlockBuilder::default(),
+            block_first: None,
             block_bytes: 0,
             block_continuation: false,
+            row_buf: Vec::new(),
+            raw: Vec::new(),
             block_target: BLOCK_TARGET,
             bloom: Bloom::new(expected_partitions, bloom_fp_chance),
             stats: SsTableStats::default(),
@@ -859,24 +888,32 @@ impl Writer {
         Ok(())
     }
 
+    /// Appends the chunk of `parts` whose `rows` encoded rows are in `row_buf`.
+    fn end_chunk(&mut self, parts: MutationParts<'_>, rows: usize, first_ck: Option<&Bytes>) {
+        if self.block.starts.is_empty() {
+            // Copies, not slices: the index lives until `finish`, and a slice would keep
+            // the whole decoded input block it points into alive with it (a compaction
+            // writing 1 GB held 1 GB of input blocks this way).
+            self.block_first = Some((
+                PartitionKey {
+                    token: parts.token,
+                    key: Bytes::copy_from_slice(parts.key),
+                },
+                first_ck.map_or_else(Bytes::new, |c| Bytes::copy_from_slice(c)),
+            ));
+        }
+        self.block.starts.push(self.block.chunks.len() as u32);
+        encode_chunk_start(&mut self.block.chunks, parts, rows);
+        self.block.chunks.extend_from_slice(&self.row_buf);
+        self.row_buf.clear();
+    }
+
     fn flush_block(&mut self) -> Result<()> {
-        let Some(first) = self.block.first() else {
+        let Some((entry_first, first_ck)) = self.block_first.take() else {
             return Ok(());
         };
-        // Copies, not slices: the index lives until `finish`, and a slice would keep the
-        // whole decoded input block it points into alive with it (a compaction writing 1 GB
-        // held 1 GB of input blocks this way).
-        let entry_first = PartitionKey {
-            token: first.token,
-            key: Bytes::copy_from_slice(&first.key),
-        };
-        let first_ck = first
-            .rows
-            .first()
-            .map(|r| Bytes::copy_from_slice(&r.clustering))
-            .unwrap_or_default();
         let continuation = self.block_continuation;
-        let framed = encode_block(&self.block, &mut self.probe);
+        let framed = seal_block(&self.block, &mut self.probe, &mut self.raw);
         self.stats.uncompressed_bytes += payload_len(u32::from_le_bytes([
             framed[4], framed[5], framed[6], framed[7],
         ])) as u64;
@@ -892,7 +929,8 @@ impl Writer {
         if let Some(l) = &self.limiter {
             l.consume(framed.len() as u64);
         }
-        self.block.clear();
+        self.block.chunks.clear();
+        self.block.starts.clear();
         self.block_bytes = 0;
         Ok(())
     }
@@ -918,46 +956,49 @@ impl Writer {
         if self.stats.partitions == 0 {
             self.stats.first_key = pk.clone();
         }
-        self.stats.last_key = pk.clone();
         self.stats.partitions += 1;
         self.last = Some(pk.clone());
-        let table = self.table;
-        let chunk = |rows: Vec<Row>, header: bool| Mutation {
-            table,
+        let header = MutationParts {
+            table: self.table,
             token: pk.token,
-            key: pk.key.clone(),
-            partition_deletion: if header { st.deletion } else { None },
-            range_tombstones: if header {
-                st.range_tombstones.clone()
-            } else {
-                Vec::new()
-            },
-            static_row: if header { st.static_row.clone() } else { None },
-            rows,
+            key: &pk.key,
+            partition_deletion: st.deletion.as_ref(),
+            range_tombstones: &st.range_tombstones,
+            static_row: st.static_row.as_ref(),
         };
-        if self.block.is_empty() {
+        let mut parts = header;
+        if self.block.starts.is_empty() {
             self.block_continuation = false;
         }
         self.block_bytes += 32
             + pk.key.len()
             + st.static_row.as_ref().map_or(0, row_bytes)
             + st.range_tombstones.len() * 48;
-        self.block.push(chunk(Vec::new(), true));
+        // Rows are encoded straight from the partition, chunk by chunk: a block full before
+        // a row ends the chunk there, and the rest continue in the next block.
+        let mut rows = 0;
+        let mut first_ck = None;
         for row in st.rows.values() {
             if self.block_bytes >= self.block_target {
+                self.end_chunk(parts, rows, first_ck);
                 self.flush_block()?;
                 self.block_continuation = true;
-                self.block.push(chunk(Vec::new(), false));
+                parts = MutationParts {
+                    partition_deletion: None,
+                    range_tombstones: &[],
+                    static_row: None,
+                    ..header
+                };
+                (rows, first_ck) = (0, None);
             }
             self.stats.row(row);
             self.stats.rows += 1;
             self.block_bytes += row_bytes(row);
-            self.block
-                .last_mut()
-                .expect("a chunk was pushed")
-                .rows
-                .push(row.clone());
+            first_ck.get_or_insert(&row.clustering);
+            encode_row(row, &mut self.row_buf);
+            rows += 1;
         }
+        self.end_chunk(parts, rows, first_ck);
         if self.block_bytes >= self.block_target {
             self.flush_block()?;
         }
@@ -971,6 +1012,9 @@ impl Writer {
         if self.index.is_empty() {
             self.abandon();
             return Ok(None);
+        }
+        if let Some(last) = self.last.take() {
+            self.stats.last_key = last;
         }
         self.stats.level = level;
         self.stats.ancestors = ancestors;
