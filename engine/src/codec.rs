@@ -122,7 +122,7 @@ const MIN_RT_SIZE: usize = 2 + 2 + 12;
 const MIN_COMPLEX_SIZE: usize = 1 + 12;
 
 fn encode_mutation(m: &Mutation, out: &mut Vec<u8>) {
-    encode_mutation_parts(
+    encode_partition_header(
         out,
         MutationParts {
             table: m.table,
@@ -132,11 +132,14 @@ fn encode_mutation(m: &Mutation, out: &mut Vec<u8>) {
             range_tombstones: &m.range_tombstones,
             static_row: m.static_row.as_ref(),
         },
-        m.rows.iter(),
     );
+    put_varint(out, m.rows.len() as u64);
+    for row in &m.rows {
+        encode_row(row, out);
+    }
 }
 
-/// A mutation's partition-level fields, borrowed: what [`encode_chunk`] needs besides rows.
+/// A mutation's partition-level fields, borrowed: what [`encode_chunk_start`] needs besides the row count.
 #[derive(Clone, Copy)]
 pub(crate) struct MutationParts<'a> {
     pub table: TableId,
@@ -156,18 +159,6 @@ pub(crate) fn encode_chunk_start(out: &mut Vec<u8>, parts: MutationParts<'_>, ro
     put_varint(out, 1);
     encode_partition_header(out, parts);
     put_varint(out, rows as u64);
-}
-
-fn encode_mutation_parts<'a>(
-    out: &mut Vec<u8>,
-    m: MutationParts<'_>,
-    rows: impl ExactSizeIterator<Item = &'a Row>,
-) {
-    encode_partition_header(out, m);
-    put_varint(out, rows.len() as u64);
-    for row in rows {
-        encode_row(row, out);
-    }
 }
 
 /// Everything of a mutation before its row count.

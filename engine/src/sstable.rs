@@ -165,13 +165,19 @@ fn seal_block(b: &BlockBuilder, probe: &mut CompressionProbe, raw: &mut Vec<u8>)
     } else {
         None
     };
-    let (body, u) = match &compressed {
-        Some(c) => (&c[..], raw.len() as u32),
-        None => (&raw[..], raw.len() as u32 | STORED),
-    };
+    match &compressed {
+        Some(c) => frame_block(raw.len() as u32, c),
+        None => frame_block(raw.len() as u32 | STORED, raw),
+    }
+}
+
+/// Frames a block body: its length, `field` (the payload length, with [`STORED`] if the
+/// body is the payload itself), the CRC32 of both and the body. Public so that tests and
+/// fuzz targets can wrap arbitrary bytes in valid framing.
+pub fn frame_block(field: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(BLOCK_HEADER_SIZE + body.len());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&u.to_le_bytes());
+    out.extend_from_slice(&field.to_le_bytes());
     let mut h = crc32fast::Hasher::new();
     h.update(&out[0..8]);
     h.update(body);
@@ -1867,15 +1873,8 @@ mod block_tests {
         *flipped.last_mut().unwrap() ^= 1;
         assert!(decode_block(&flipped).unwrap_err().0.contains("checksum"));
         // A stored block whose lengths disagree is refused even with a valid checksum.
-        let mut short = good.clone();
-        short.pop();
-        let c = (short.len() - BLOCK_HEADER_SIZE) as u32;
-        short[0..4].copy_from_slice(&c.to_le_bytes());
-        let mut h = crc32fast::Hasher::new();
-        h.update(&short[0..8]);
-        h.update(&short[BLOCK_HEADER_SIZE..]);
-        let crc = h.finalize();
-        short[8..12].copy_from_slice(&crc.to_le_bytes());
+        let field = u32::from_le_bytes([good[4], good[5], good[6], good[7]]);
+        let short = frame_block(field, &good[BLOCK_HEADER_SIZE..good.len() - 1]);
         assert!(
             decode_block(&short)
                 .unwrap_err()
