@@ -1050,10 +1050,7 @@ impl Inner {
                 None,
             )?
             .with_block_target(self.tuning.sstable_block_bytes);
-            for e in mt.partitions.iter() {
-                let st = e.value().lock().unwrap_or_else(|p| p.into_inner());
-                w.add(e.key(), &st)?;
-            }
+            mt.for_each(|pk, st| w.add(pk, st))?;
             let written = w.finish(0, Vec::new())?;
             let file_bytes = written.as_ref().map_or(0, |s| s.size);
             // The memtable stopped taking writes at the switch: its count is final.
@@ -1318,7 +1315,7 @@ impl Inner {
                     let now = t.data();
                     if std::iter::once(&now.memtable)
                         .chain(now.flushing.iter().map(|(m, _)| m))
-                        .any(|m| m.partitions.contains_key(&pk))
+                        .any(|m| m.contains(&pk))
                     {
                         i64::MIN
                     } else {

@@ -206,8 +206,8 @@ pub fn read_memtable(mt: &Memtable, cmd: &ReadCommand, th: Thresholds) -> Result
                 token: *token,
                 key: key.clone(),
             };
-            if let Some(e) = mt.partitions.get(&pk) {
-                let guard = e.value().lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(p) = mt.get(&pk) {
+                let guard = p.lock().unwrap_or_else(|p| p.into_inner());
                 st.partition(&pk, &guard)?;
             }
         }
@@ -221,16 +221,15 @@ pub fn read_memtable(mt: &Memtable, cmd: &ReadCommand, th: Thresholds) -> Result
                     key: Bytes::new(),
                 }),
             };
-            for e in mt.partitions.range((lower, Bound::Unbounded)) {
-                let pk = e.key();
-                if !before_end(pk, end) {
+            for (pk, p) in mt.range_from(lower) {
+                if !before_end(&pk, end) {
                     break;
                 }
-                if !after_start(pk, start) {
+                if !after_start(&pk, start) {
                     continue;
                 }
-                let guard = e.value().lock().unwrap_or_else(|p| p.into_inner());
-                st.partition(pk, &guard)?;
+                let guard = p.lock().unwrap_or_else(|p| p.into_inner());
+                st.partition(&pk, &guard)?;
                 drop(guard);
                 if st.done() {
                     break;
@@ -265,8 +264,8 @@ pub fn read_sources(
             };
             let mut memory: Option<PartitionState> = None;
             for mt in memtables {
-                if let Some(e) = mt.partitions.get(&pk) {
-                    let st = e.value().lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Some(p) = mt.get(&pk) {
+                    let st = p.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     match &mut memory {
                         Some(m) => m.merge(st),
                         None => memory = Some(st),
@@ -308,11 +307,9 @@ pub fn read_sources(
                     Some(k) => Bound::Included(k.clone()),
                     None => Bound::Unbounded,
                 };
-                let it = mt.partitions.range((lower, Bound::Unbounded)).map(|e| {
-                    Ok((
-                        e.key().clone(),
-                        e.value().lock().unwrap_or_else(|p| p.into_inner()).clone(),
-                    ))
+                let it = mt.range_from(lower).map(|(pk, p)| {
+                    let st = p.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    Ok((pk, st))
                 });
                 let it: Box<dyn Iterator<Item = _>> = Box::new(it);
                 sources.push(it.peekable());
