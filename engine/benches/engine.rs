@@ -21,6 +21,8 @@ fn engine(dir: &std::path::Path) -> Engine {
     };
     let tuning = EngineTuning {
         background_compaction: false,
+        // Compaction benches measure the merge, not the I/O throttle.
+        compaction_throughput_bytes_per_sec: 0,
         clock: Clock::manual(Arc::new(AtomicI32::new(1_000_000))),
         ..EngineTuning::default()
     };
@@ -264,9 +266,69 @@ fn memtable_structure(c: &mut Criterion) {
     g.finish();
 }
 
+/// A major compaction of four flushed SSTables of 50k standard1-shaped partitions each
+/// (random 34-byte values, keys drawn from 500k, so a few partitions are in two inputs).
+fn compaction(c: &mut Criterion) {
+    let mut x = 7u64;
+    let mut rand = move || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 11
+    };
+    let sets: Vec<Vec<Mutation>> = (0..4)
+        .map(|_| {
+            (0..50_000)
+                .map(|_| {
+                    let mut m = mutation(rand() % 500_000, []);
+                    let cells = (0..5)
+                        .map(|c| Cell {
+                            column: c,
+                            path: None,
+                            timestamp: 1,
+                            value: CellValue::Live {
+                                value: (0..34).map(|_| rand() as u8).collect::<Vec<u8>>().into(),
+                                ttl: None,
+                            },
+                        })
+                        .collect();
+                    m.rows.push(Row {
+                        cells,
+                        ..Row::default()
+                    });
+                    m
+                })
+                .collect()
+        })
+        .collect();
+    let mut g = c.benchmark_group("compaction");
+    g.sample_size(10);
+    g.bench_function("major_4x50k_standard1", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let e = engine(dir.path());
+                for set in &sets {
+                    for m in set {
+                        e.apply(vec![m.clone()], Box::new(|_| {})).unwrap();
+                    }
+                    e.flush(T).unwrap();
+                }
+                (dir, e)
+            },
+            |(dir, e)| {
+                e.major_compact(T).unwrap();
+                (dir, e)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = engine_benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3));
-    targets = benches, sstable_write, memtable_structure
+    targets = benches, sstable_write, memtable_structure, compaction
 }
 criterion_main!(engine_benches);

@@ -112,6 +112,36 @@ pub(crate) fn decode_mutation_header(buf: &[u8]) -> Result<Mutation, DecodeError
     decode_mutation(&mut r, false)
 }
 
+/// What an SSTable writer needs of a chunk it copies without decoding its rows: how many
+/// rows it holds and the first one's clustering key (empty when it has none).
+pub(crate) struct ChunkOutline {
+    pub rows: u64,
+    pub first_clustering: Bytes,
+}
+
+/// Reads a one-mutation payload (an SSTable chunk) up to its first row's clustering key.
+pub(crate) fn chunk_outline(chunk: &Bytes) -> Result<ChunkOutline, DecodeError> {
+    let mut r = Reader {
+        buf: chunk,
+        pos: 0,
+        shared: Some((chunk, 0)),
+    };
+    let version = r.u8()?;
+    if version != MUTATION_FORMAT_VERSION {
+        return err(format!("unknown mutation format version {version}"));
+    }
+    if r.len_prefix(MIN_MUTATION_SIZE)? != 1 {
+        return err("expected exactly one mutation");
+    }
+    decode_mutation(&mut r, false)?;
+    let rows = r.len_prefix(MIN_ROW_SIZE)? as u64;
+    let first_clustering = if rows > 0 { r.bytes()? } else { Bytes::new() };
+    Ok(ChunkOutline {
+        rows,
+        first_clustering,
+    })
+}
+
 // Lower bounds of encoded sizes: a count read from the input is rejected when the remaining
 // bytes could not possibly hold that many items, so a corrupt count cannot make us
 // preallocate gigabytes.
@@ -611,5 +641,28 @@ mod tests {
         for cut in 0..buf.len() {
             assert!(decode_mutations(&buf[..cut]).is_err());
         }
+    }
+
+    #[test]
+    fn chunk_outline_reads_past_the_header() {
+        let mut ms = sample();
+        let mut buf = Vec::new();
+        encode_mutations(&ms, &mut buf);
+        let o = chunk_outline(&Bytes::from(buf.clone())).unwrap();
+        assert_eq!(o.rows, 1);
+        assert_eq!(o.first_clustering, Bytes::from_static(b"\x01ck"));
+        let ck_end = buf.windows(3).position(|w| w == b"\x01ck").unwrap() + 3;
+        for cut in 0..ck_end {
+            // Cut before the first clustering key ends: an error, not a panic.
+            assert!(
+                chunk_outline(&Bytes::copy_from_slice(&buf[..cut])).is_err(),
+                "{cut}"
+            );
+        }
+        ms[0].rows.clear();
+        buf.clear();
+        encode_mutations(&ms, &mut buf);
+        let o = chunk_outline(&Bytes::from(buf)).unwrap();
+        assert_eq!((o.rows, o.first_clustering.len()), (0, 0));
     }
 }

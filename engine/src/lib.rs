@@ -178,6 +178,9 @@ pub struct EngineStats {
     pub bytes_compacted: u64,
     /// Tombstones (and expired cells) purged by compaction.
     pub tombstones_purged: u64,
+    /// Partitions compaction copied without decoding (one input held them, with nothing
+    /// to purge).
+    pub partitions_copied: u64,
     /// Data blocks decoded from live SSTables (read amplification).
     pub sstable_blocks_read: u64,
     /// Writes that waited for a flush because memtables were over their throttle limit.
@@ -324,6 +327,7 @@ struct Inner {
     compactions: AtomicU64,
     bytes_compacted: AtomicU64,
     tombstones_purged: AtomicU64,
+    partitions_copied: AtomicU64,
     throttled_writes: AtomicU64,
     delayed_writes: AtomicU64,
     tables: RwLock<HashMap<TableId, Arc<Table>>>,
@@ -468,6 +472,7 @@ impl Engine {
             compactions: AtomicU64::new(0),
             bytes_compacted: AtomicU64::new(0),
             tombstones_purged: AtomicU64::new(0),
+            partitions_copied: AtomicU64::new(0),
             throttled_writes: AtomicU64::new(0),
             delayed_writes: AtomicU64::new(0),
             memtable_total: AtomicU64::new(map.values().map(|t| t.memtable_bytes()).sum()),
@@ -745,6 +750,7 @@ impl Engine {
             compactions_completed: inner.compactions.load(Ordering::Relaxed),
             bytes_compacted: inner.bytes_compacted.load(Ordering::Relaxed),
             tombstones_purged: inner.tombstones_purged.load(Ordering::Relaxed),
+            partitions_copied: inner.partitions_copied.load(Ordering::Relaxed),
             sstable_blocks_read: blocks_read,
             throttled_writes: inner.throttled_writes.load(Ordering::Relaxed),
             delayed_writes: inner.delayed_writes.load(Ordering::Relaxed),
@@ -1262,8 +1268,40 @@ impl Inner {
         );
         let mut merged_partitions = 0u64;
         let mut last_report = started;
+        let mut copied = 0u64;
+        // Readies the writer for the next partition: the current one, or a new one once the
+        // current has reached the size at which outputs are split.
+        let roll =
+            |writer: &mut Option<sstable::Writer>, outputs: &mut Vec<SsTable>| -> Result<()> {
+                if writer
+                    .as_ref()
+                    .is_some_and(|w| w.bytes_written() >= task.max_output_size)
+                {
+                    let w = writer.take().expect("checked");
+                    if let Some(o) = w.finish(task.output_level, ancestors.clone())? {
+                        outputs.push(o);
+                    }
+                }
+                if writer.is_none() {
+                    let generation = t.next_generation.fetch_add(1, Ordering::Relaxed);
+                    *writer = Some(
+                        sstable::Writer::create(
+                            &dir,
+                            t.id,
+                            generation,
+                            covers,
+                            expected,
+                            self.tuning.bloom_filter_fp_chance,
+                            Some(self.limiter.clone()),
+                        )?
+                        .with_block_target(self.tuning.sstable_block_bytes),
+                    );
+                }
+                Ok(())
+            };
         let result = (|| -> Result<()> {
-            let mut scans: Vec<_> = inputs.iter().map(|s| s.scan(None).peekable()).collect();
+            let mut scans: Vec<_> = inputs.iter().map(|s| s.raw_scan().peekable()).collect();
+            let mut found = Vec::with_capacity(inputs.len());
             loop {
                 merged_partitions += 1;
                 if merged_partitions.is_multiple_of(4096) && last_report.elapsed().as_secs() >= 10 {
@@ -1285,8 +1323,8 @@ impl Inner {
                 let mut min: Option<memtable::PartitionKey> = None;
                 for sc in scans.iter_mut() {
                     match sc.peek() {
-                        Some(Ok((k, _))) if min.as_ref().is_none_or(|m| k < m) => {
-                            min = Some(k.clone())
+                        Some(Ok(p)) if min.as_ref().is_none_or(|m| p.key < *m) => {
+                            min = Some(p.key.clone())
                         }
                         Some(Err(_)) => {
                             if let Some(Err(e)) = sc.next() {
@@ -1297,15 +1335,37 @@ impl Inner {
                     }
                 }
                 let Some(pk) = min else { break };
-                let mut merged: Option<memtable::PartitionState> = None;
-                for sc in scans.iter_mut() {
-                    if matches!(sc.peek(), Some(Ok((k, _))) if *k == pk)
-                        && let Some(Ok((_, st))) = sc.next()
+                found.clear();
+                for (i, sc) in scans.iter_mut().enumerate() {
+                    if matches!(sc.peek(), Some(Ok(p)) if p.key == pk)
+                        && let Some(Ok(p)) = sc.next()
                     {
-                        match &mut merged {
-                            Some(m) => m.merge(st),
-                            None => merged = Some(st),
-                        }
+                        found.push((i, p));
+                    }
+                }
+                // A partition only one input holds, in one chunk, with nothing to purge, is
+                // copied as it is: decoding and re-encoding it would give the same bytes.
+                let copy = match &found[..] {
+                    [(i, p)] if inputs[*i].copyable() && p.single_chunk().is_some() => {
+                        Some((*i, inputs[*i].outline(p)?))
+                    }
+                    _ => None,
+                };
+                if let Some((i, outline)) = copy {
+                    let (_, p) = found.pop().expect("one");
+                    let chunk = p.single_chunk().expect("checked");
+                    roll(&mut writer, &mut outputs)?;
+                    let w = writer.as_mut().expect("rolled");
+                    w.add_chunk(&pk, chunk, &outline, &inputs[i].stats)?;
+                    copied += 1;
+                    continue;
+                }
+                let mut merged: Option<memtable::PartitionState> = None;
+                for (i, p) in found.drain(..) {
+                    let (_, st) = inputs[i].decode_raw(p)?;
+                    match &mut merged {
+                        Some(m) => m.merge(st),
+                        None => merged = Some(st),
                     }
                 }
                 let Some(mut st) = merged else { continue };
@@ -1329,31 +1389,8 @@ impl Inner {
                     }
                 };
                 purged += compaction::purge(&mut st, gc_before, max_purgeable);
-                if writer
-                    .as_ref()
-                    .is_some_and(|w| w.bytes_written() >= task.max_output_size)
-                {
-                    let w = writer.take().expect("checked");
-                    if let Some(o) = w.finish(task.output_level, ancestors.clone())? {
-                        outputs.push(o);
-                    }
-                }
-                if writer.is_none() {
-                    let generation = t.next_generation.fetch_add(1, Ordering::Relaxed);
-                    writer = Some(
-                        sstable::Writer::create(
-                            &dir,
-                            t.id,
-                            generation,
-                            covers,
-                            expected,
-                            self.tuning.bloom_filter_fp_chance,
-                            Some(self.limiter.clone()),
-                        )?
-                        .with_block_target(self.tuning.sstable_block_bytes),
-                    );
-                }
-                writer.as_mut().expect("just set").add(&pk, &st)?;
+                roll(&mut writer, &mut outputs)?;
+                writer.as_mut().expect("rolled").add(&pk, &st)?;
             }
             if let Some(w) = writer.take()
                 && let Some(o) = w.finish(task.output_level, ancestors.clone())?
@@ -1400,12 +1437,14 @@ impl Inner {
         self.compactions.fetch_add(1, Ordering::Relaxed);
         self.bytes_compacted.fetch_add(in_bytes, Ordering::Relaxed);
         self.tombstones_purged.fetch_add(purged, Ordering::Relaxed);
+        self.partitions_copied.fetch_add(copied, Ordering::Relaxed);
         tracing::info!(
             inputs = ?task.inputs,
             outputs = ?outputs.iter().map(|o| o.generation).collect::<Vec<_>>(),
             in_bytes,
             out_bytes = outputs.iter().map(|o| o.size).sum::<u64>(),
             purged,
+            copied,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "compaction done"
         );

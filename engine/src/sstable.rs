@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::codec::{
-    MutationParts, decode_mutation_header, decode_mutations_shared, encode_chunk_start,
-    encode_mutations, encode_row,
+    ChunkOutline, MutationParts, chunk_outline, decode_mutation_header, decode_mutations_shared,
+    encode_chunk_start, encode_mutations, encode_row,
 };
 use crate::commitlog::{ReplayPosition, sync_dir};
 use crate::error::{EngineError, Result};
@@ -274,6 +274,13 @@ fn chunk_key(chunk: &[u8]) -> Option<(i64, &[u8])> {
     let n = usize::try_from(c.varint()?).ok()?;
     let start = c.pos;
     Some((token, chunk.get(start..start.checked_add(n)?)?))
+}
+
+/// `chunk_key` as the token and the key's byte range within the chunk.
+fn chunk_key_range(chunk: &[u8]) -> Option<(i64, std::ops::Range<usize>)> {
+    let (token, key) = chunk_key(chunk)?;
+    let start = key.as_ptr() as usize - chunk.as_ptr() as usize;
+    Some((token, start..start + key.len()))
 }
 
 /// Decodes chunk `raw[range]`; its keys and values share the inflated block's memory.
@@ -985,7 +992,10 @@ impl Writer {
         let mut rows = 0;
         let mut first_ck = None;
         for row in st.rows.values() {
-            if self.block_bytes >= self.block_target {
+            // Not before the chunk's first row: a small partition arriving at a full block
+            // would leave a chunk of its header alone there, and a partition in two chunks
+            // cannot be copied whole by compaction.
+            if rows > 0 && self.block_bytes >= self.block_target {
                 self.end_chunk(parts, rows, first_ck);
                 self.flush_block()?;
                 self.block_continuation = true;
@@ -1005,6 +1015,51 @@ impl Writer {
             rows += 1;
         }
         self.end_chunk(parts, rows, first_ck);
+        if self.block_bytes >= self.block_target {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    /// Appends a partition held in one chunk as another SSTable encoded it, without
+    /// decoding its rows. `outline` is the chunk's; `source` the statistics of the SSTable
+    /// it comes from, which stand in for its own: the timestamp bounds they widen the new
+    /// file's by are wider than the chunk's own, which only makes purging more careful.
+    /// The source must hold no tombstones or expiring data (those need purging).
+    pub(crate) fn add_chunk(
+        &mut self,
+        pk: &PartitionKey,
+        chunk: &[u8],
+        outline: &ChunkOutline,
+        source: &SsTableStats,
+    ) -> Result<()> {
+        debug_assert!(
+            self.last.as_ref().is_none_or(|l| l < pk),
+            "keys out of order"
+        );
+        debug_assert!(source.tombstones == 0 && source.max_local_deletion_time == i32::MIN);
+        self.bloom.insert(&pk.key);
+        if self.stats.partitions == 0 {
+            self.stats.first_key = pk.clone();
+        }
+        self.stats.partitions += 1;
+        self.stats.rows += outline.rows;
+        self.stats.ts(source.min_timestamp);
+        self.stats.ts(source.max_timestamp);
+        self.last = Some(pk.clone());
+        if self.block.starts.is_empty() {
+            self.block_continuation = false;
+            self.block_first = Some((
+                PartitionKey {
+                    token: pk.token,
+                    key: Bytes::copy_from_slice(&pk.key),
+                },
+                Bytes::copy_from_slice(&outline.first_clustering),
+            ));
+        }
+        self.block.starts.push(self.block.chunks.len() as u32);
+        self.block.chunks.extend_from_slice(chunk);
+        self.block_bytes += chunk.len();
         if self.block_bytes >= self.block_target {
             self.flush_block()?;
         }
@@ -1430,6 +1485,41 @@ impl SsTable {
     }
 
     /// Whole partitions at or after `from` (everything if `None`), in order.
+    /// Every partition, undecoded (see [`RawScan`]).
+    pub fn raw_scan(&self) -> RawScan<'_> {
+        RawScan {
+            table: self,
+            next_block: 0,
+            block: (Bytes::new(), 0),
+            chunks: Vec::new().into_iter(),
+            pending: None,
+        }
+    }
+
+    /// Decodes a partition [`RawScan`] yielded.
+    pub fn decode_raw(&self, p: RawPartition) -> Result<(PartitionKey, PartitionState)> {
+        let mut st = PartitionState::default();
+        for (chunk, block) in std::iter::once(p.first).chain(p.more) {
+            let m = decode_chunk(&chunk, 0..chunk.len()).map_err(|d| self.corrupt(block, d))?;
+            if m.token != p.key.token || m.key != p.key.key {
+                return Err(self.corrupt(block, BlockError("chunk key mismatch".into())));
+            }
+            st.apply(m);
+        }
+        Ok((p.key, st))
+    }
+
+    /// Whether compaction may copy this SSTable's partitions without decoding them: with no
+    /// tombstones and no expiring data, none of them has anything to purge.
+    pub fn copyable(&self) -> bool {
+        self.stats.tombstones == 0 && self.stats.max_local_deletion_time == i32::MIN
+    }
+
+    /// The outline of a partition's only chunk (see [`Writer::add_chunk`]).
+    pub(crate) fn outline(&self, p: &RawPartition) -> Result<ChunkOutline> {
+        chunk_outline(&p.first.0).map_err(|d| self.corrupt(p.first.1, BlockError(d.to_string())))
+    }
+
     pub fn scan(&self, from: Option<PartitionKey>) -> SsTableScan<'_> {
         let block = from
             .as_ref()
@@ -1611,6 +1701,95 @@ impl Iterator for SsTableScan<'_> {
                 _ => {
                     let (k, st) = mutation_to_state(m);
                     if let Some(done) = self.pending.replace((k, st)) {
+                        return Some(Ok(done));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One partition as an SSTable stores it: its key and its encoded chunks (with the block
+/// each came from, for error reports), not decoded.
+pub struct RawPartition {
+    pub key: PartitionKey,
+    first: (Bytes, usize),
+    more: Vec<(Bytes, usize)>,
+}
+
+impl RawPartition {
+    /// The partition's only chunk, if it fits in one.
+    pub fn single_chunk(&self) -> Option<&Bytes> {
+        self.more.is_empty().then_some(&self.first.0)
+    }
+}
+
+/// Every partition of an SSTable in order, undecoded: compaction decodes only the ones it
+/// has to merge or purge.
+pub struct RawScan<'a> {
+    table: &'a SsTable,
+    next_block: usize,
+    block: (Bytes, usize),
+    chunks: std::vec::IntoIter<(usize, usize)>,
+    pending: Option<RawPartition>,
+}
+
+impl RawScan<'_> {
+    fn next_chunk(&mut self) -> Option<Result<(PartitionKey, Bytes, usize)>> {
+        loop {
+            if let Some((a, b)) = self.chunks.next() {
+                let (raw, i) = &self.block;
+                let chunk = raw.slice(a..b);
+                let Some((token, key)) = chunk_key_range(&chunk) else {
+                    let e = BlockError("malformed chunk key".into());
+                    return Some(Err(self.table.corrupt(*i, e)));
+                };
+                let key = chunk.slice(key);
+                return Some(Ok((PartitionKey { token, key }, chunk, *i)));
+            }
+            let i = self.next_block;
+            if i >= self.table.index.len() {
+                return None;
+            }
+            self.next_block += 1;
+            let chunks = self.table.inflated(i).and_then(|raw| {
+                let c = chunk_ranges(&raw).map_err(|d| self.table.corrupt(i, d))?;
+                Ok((raw, c))
+            });
+            match chunks {
+                Ok((raw, c)) => {
+                    self.block = (raw, i);
+                    self.chunks = c.into_iter();
+                }
+                Err(e) => {
+                    self.next_block = self.table.index.len();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for RawScan<'_> {
+    type Item = Result<RawPartition>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (key, chunk, block) = match self.next_chunk() {
+                None => return self.pending.take().map(Ok),
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(c)) => c,
+            };
+            match &mut self.pending {
+                // A partition larger than a block continues in the next block's first chunk.
+                Some(p) if p.key == key => p.more.push((chunk, block)),
+                _ => {
+                    let next = RawPartition {
+                        key,
+                        first: (chunk, block),
+                        more: Vec::new(),
+                    };
+                    if let Some(done) = self.pending.replace(next) {
                         return Some(Ok(done));
                     }
                 }

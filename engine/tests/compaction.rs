@@ -387,3 +387,66 @@ fn row_index_seeks_agree_with_a_full_scan_on_tiny_blocks() {
     let g = e.sstable_generations(T).unwrap();
     assert_eq!(g.len(), 2);
 }
+
+/// Partitions one input holds, with nothing to purge, are copied undecoded; the rest are
+/// merged. Either way the output reads the same, and its statistics count every row.
+#[test]
+fn compaction_copies_what_needs_no_merge_and_merges_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicI32::new(NOW));
+    let t = EngineTuning {
+        sstable_block_bytes: 1024,
+        ..tuning(&clock, false)
+    };
+    let e = open_with(dir.path(), t, opts(864_000, &[]));
+    for round in 0..3 {
+        // Distinct keys per flush (copied), one key in every flush (merged).
+        for i in 0..100 {
+            let rows = vec![row(&format!("r{round}"), vec![live(1, round, "v")])];
+            e.apply_sync(vec![with_rows(&format!("k{round}-{i}"), rows)])
+                .unwrap();
+        }
+        let rows = vec![row(&format!("r{round}"), vec![live(1, round, "v")])];
+        e.apply_sync(vec![with_rows("shared", rows)]).unwrap();
+        e.flush(T).unwrap();
+    }
+    // A partition spanning several blocks: its chunks are decoded and re-cut.
+    let rows = (0..200)
+        .map(|r| row(&format!("r{r:03}"), vec![live(1, 5, &"w".repeat(40))]))
+        .collect();
+    e.apply_sync(vec![with_rows("wide", rows)]).unwrap();
+    e.flush(T).unwrap();
+    // An SSTable with a tombstone (within its grace period): none of its partitions is
+    // copied, and the tombstone stays.
+    let mut t = tomb(1, 7);
+    t.value = CellValue::Tombstone {
+        local_deletion_time: NOW,
+    };
+    e.apply_sync(vec![with_rows("k9-0", vec![row("a", vec![t])])])
+        .unwrap();
+    e.apply_sync(vec![with_rows(
+        "k9-1",
+        vec![row("a", vec![live(1, 7, "x")])],
+    )])
+    .unwrap();
+    e.flush(T).unwrap();
+    let mut raw = all();
+    raw.include_tombstones = true;
+    let before = e.read(&raw).unwrap();
+    e.major_compact(T).unwrap();
+    let s = e.stats();
+    assert_eq!(s.sstables, 1);
+    assert_eq!(s.partitions_copied, 300, "{s:?}");
+    assert_eq!(e.read(&raw).unwrap(), before);
+    let g = e.sstable_generations(T).unwrap();
+    let path = sstable::table_dir(&dir.path().join("data"), &T).join(sstable::file_name(g[0]));
+    let out = sstable::SsTable::open(&path, g[0]).unwrap();
+    assert_eq!(out.stats.partitions, 300 + 1 + 1 + 2);
+    assert_eq!(out.stats.rows, 300 + 3 + 200 + 2);
+    assert_eq!(out.stats.min_timestamp, 0);
+    assert_eq!(out.stats.max_timestamp, 7);
+    e.shutdown().unwrap();
+    drop(e);
+    let e = open_with(dir.path(), tuning(&clock, false), TableOptions::default());
+    assert_eq!(e.read(&raw).unwrap(), before);
+}
