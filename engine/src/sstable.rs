@@ -1387,17 +1387,6 @@ impl SsTable {
         self.index.len()
     }
 
-    fn block(&self, i: usize) -> Result<Vec<Mutation>> {
-        let e = &self.index[i];
-        self.blocks_read.fetch_add(1, Ordering::Relaxed);
-        let buf = &self.map[e.offset as usize..(e.offset + e.len as u64) as usize];
-        decode_block(buf).map_err(|d| EngineError::Corrupt {
-            path: self.path.clone(),
-            offset: e.offset,
-            reason: d.0,
-        })
-    }
-
     fn corrupt(&self, i: usize, d: BlockError) -> EngineError {
         EngineError::Corrupt {
             path: self.path.clone(),
@@ -1484,12 +1473,15 @@ impl SsTable {
         Ok(Some(st))
     }
 
-    /// Whole partitions at or after `from` (everything if `None`), in order.
     /// Every partition, undecoded (see [`RawScan`]).
     pub fn raw_scan(&self) -> RawScan<'_> {
+        self.raw_scan_from_block(0)
+    }
+
+    fn raw_scan_from_block(&self, next_block: usize) -> RawScan<'_> {
         RawScan {
             table: self,
-            next_block: 0,
+            next_block,
             block: (Bytes::new(), 0),
             chunks: Vec::new().into_iter(),
             pending: None,
@@ -1520,16 +1512,14 @@ impl SsTable {
         chunk_outline(&p.first.0).map_err(|d| self.corrupt(p.first.1, BlockError(d.to_string())))
     }
 
+    /// Whole partitions at or after `from` (everything if `None`), in order.
     pub fn scan(&self, from: Option<PartitionKey>) -> SsTableScan<'_> {
         let block = from
             .as_ref()
             .and_then(|k| self.index.partition_point(|e| e.first <= *k).checked_sub(1))
             .unwrap_or(0);
         SsTableScan {
-            table: self,
-            next_block: block,
-            buffered: Vec::new().into_iter(),
-            pending: None,
+            raw: self.raw_scan_from_block(block),
             from,
         }
     }
@@ -1649,32 +1639,8 @@ impl Iterator for PartitionRows<'_> {
 
 /// Iterator of [`SsTable::scan`]: joins the chunks of each partition.
 pub struct SsTableScan<'a> {
-    table: &'a SsTable,
-    next_block: usize,
-    buffered: std::vec::IntoIter<Mutation>,
-    pending: Option<(PartitionKey, PartitionState)>,
+    raw: RawScan<'a>,
     from: Option<PartitionKey>,
-}
-
-impl SsTableScan<'_> {
-    fn next_chunk(&mut self) -> Option<Result<Mutation>> {
-        loop {
-            if let Some(m) = self.buffered.next() {
-                return Some(Ok(m));
-            }
-            if self.next_block >= self.table.index.len() {
-                return None;
-            }
-            match self.table.block(self.next_block) {
-                Ok(b) => self.buffered = b.into_iter(),
-                Err(e) => {
-                    self.next_block = self.table.index.len();
-                    return Some(Err(e));
-                }
-            }
-            self.next_block += 1;
-        }
-    }
 }
 
 impl Iterator for SsTableScan<'_> {
@@ -1682,29 +1648,15 @@ impl Iterator for SsTableScan<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let Some(chunk) = self.next_chunk() else {
-                return self.pending.take().map(Ok);
-            };
-            let m = match chunk {
-                Ok(m) => m,
+            let p = match self.raw.next()? {
+                Ok(p) => p,
                 Err(e) => return Some(Err(e)),
             };
-            let pk = PartitionKey {
-                token: m.token,
-                key: m.key.clone(),
-            };
-            if self.from.as_ref().is_some_and(|f| pk < *f) {
+            // Partitions before `from` in the first block are skipped undecoded.
+            if self.from.as_ref().is_some_and(|f| p.key < *f) {
                 continue;
             }
-            match &mut self.pending {
-                Some((k, st)) if *k == pk => st.apply(m),
-                _ => {
-                    let (k, st) = mutation_to_state(m);
-                    if let Some(done) = self.pending.replace((k, st)) {
-                        return Some(Ok(done));
-                    }
-                }
-            }
+            return Some(self.raw.table.decode_raw(p));
         }
     }
 }
