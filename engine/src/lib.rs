@@ -1056,7 +1056,7 @@ impl Inner {
                 None,
             )?
             .with_block_target(self.tuning.sstable_block_bytes);
-            mt.for_each(|pk, st| w.add(pk, st))?;
+            w.add_memtable(&mt)?;
             let written = w.finish(0, Vec::new())?;
             let file_bytes = written.as_ref().map_or(0, |s| s.size);
             // The memtable stopped taking writes at the switch: its count is final.
@@ -1356,7 +1356,12 @@ impl Inner {
                     let chunk = p.single_chunk().expect("checked");
                     roll(&mut writer, &mut outputs)?;
                     let w = writer.as_mut().expect("rolled");
-                    w.add_chunk(&pk, chunk, &outline, &inputs[i].stats)?;
+                    w.add_chunk(
+                        &pk,
+                        chunk,
+                        &outline,
+                        &sstable::PartitionBounds::of_source(&inputs[i].stats),
+                    )?;
                     copied += 1;
                     continue;
                 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::error::{EngineError, Result};
-use crate::memtable::{Memtable, PartitionKey, PartitionState};
+use crate::memtable::{Memtable, PartitionKey, PartitionState, memtable_corrupt};
 use crate::model::*;
 use crate::reconcile::*;
 use crate::rowmap::RowMap;
@@ -207,8 +207,8 @@ pub fn read_memtable(mt: &Memtable, cmd: &ReadCommand, th: Thresholds) -> Result
                 key: key.clone(),
             };
             if let Some(p) = mt.get(&pk) {
-                let guard = p.lock().unwrap_or_else(|p| p.into_inner());
-                st.partition(&pk, &guard)?;
+                p.read(|s| st.partition(&pk, s))
+                    .map_err(memtable_corrupt)??;
             }
         }
         PartitionRange::Range { start, end } => {
@@ -228,9 +228,8 @@ pub fn read_memtable(mt: &Memtable, cmd: &ReadCommand, th: Thresholds) -> Result
                 if !after_start(&pk, start) {
                     continue;
                 }
-                let guard = p.lock().unwrap_or_else(|p| p.into_inner());
-                st.partition(&pk, &guard)?;
-                drop(guard);
+                p.read(|s| st.partition(&pk, s))
+                    .map_err(memtable_corrupt)??;
                 if st.done() {
                     break;
                 }
@@ -265,7 +264,7 @@ pub fn read_sources(
             let mut memory: Option<PartitionState> = None;
             for mt in memtables {
                 if let Some(p) = mt.get(&pk) {
-                    let st = p.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let st = p.to_state().map_err(memtable_corrupt)?;
                     match &mut memory {
                         Some(m) => m.merge(st),
                         None => memory = Some(st),
@@ -307,10 +306,9 @@ pub fn read_sources(
                     Some(k) => Bound::Included(k.clone()),
                     None => Bound::Unbounded,
                 };
-                let it = mt.range_from(lower).map(|(pk, p)| {
-                    let st = p.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    Ok((pk, st))
-                });
+                let it = mt
+                    .range_from(lower)
+                    .map(|(pk, p)| Ok((pk, p.to_state().map_err(memtable_corrupt)?)));
                 let it: Box<dyn Iterator<Item = _>> = Box::new(it);
                 sources.push(it.peekable());
             }
@@ -721,7 +719,7 @@ pub fn reconcile_results(
     cmd: &ReadCommand,
     results: impl IntoIterator<Item = ReadResult>,
 ) -> ReadResult {
-    let mt = Memtable::default();
+    let mt = Memtable::unpacked();
     let mut tombstones_scanned = 0;
     let mut warnings = Vec::new();
     for r in results {

@@ -29,7 +29,7 @@ use crate::codec::{
 };
 use crate::commitlog::{ReplayPosition, sync_dir};
 use crate::error::{EngineError, Result};
-use crate::memtable::{PartitionKey, PartitionState};
+use crate::memtable::{Memtable, PartitionKey, PartitionState, PartitionView, memtable_corrupt};
 use crate::model::*;
 use crate::reconcile::{end_admits, prefix_successor, start_admits};
 
@@ -613,6 +613,62 @@ impl Default for SsTableStats {
     }
 }
 
+/// What one partition's cells contribute to its SSTable's statistics, kept beside a chunk
+/// that is copied without decoding: a memtable's packed partitions carry their own, and
+/// compaction's copies stand in their source SSTable's (wider than the chunk's own, which
+/// only makes purging more careful).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionBounds {
+    pub min_timestamp: Timestamp,
+    pub max_timestamp: Timestamp,
+    pub min_local_deletion_time: LocalTime,
+    pub max_local_deletion_time: LocalTime,
+    pub tombstones: u32,
+}
+
+impl PartitionBounds {
+    /// The bounds of a partition's whole content.
+    pub fn of(st: &PartitionState) -> PartitionBounds {
+        let mut s = SsTableStats::default();
+        s.header(st);
+        for r in st.rows.values() {
+            s.row(r);
+        }
+        PartitionBounds {
+            min_timestamp: s.min_timestamp,
+            max_timestamp: s.max_timestamp,
+            min_local_deletion_time: s.min_local_deletion_time,
+            max_local_deletion_time: s.max_local_deletion_time,
+            tombstones: u32::try_from(s.tombstones).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// A whole SSTable's bounds, for chunks copied out of it. Only for sources without
+    /// tombstones or expiring data (those need purging, so compaction decodes them).
+    pub(crate) fn of_source(stats: &SsTableStats) -> PartitionBounds {
+        debug_assert!(stats.tombstones == 0 && stats.max_local_deletion_time == i32::MIN);
+        PartitionBounds {
+            min_timestamp: stats.min_timestamp,
+            max_timestamp: stats.max_timestamp,
+            min_local_deletion_time: i32::MAX,
+            max_local_deletion_time: i32::MIN,
+            tombstones: 0,
+        }
+    }
+
+    fn widen(&self, s: &mut SsTableStats) {
+        if self.min_timestamp <= self.max_timestamp {
+            s.ts(self.min_timestamp);
+            s.ts(self.max_timestamp);
+        }
+        if self.min_local_deletion_time <= self.max_local_deletion_time {
+            s.ldt(self.min_local_deletion_time);
+            s.ldt(self.max_local_deletion_time);
+        }
+        s.tombstones += u64::from(self.tombstones);
+    }
+}
+
 impl SsTableStats {
     fn ts(&mut self, t: Timestamp) {
         self.min_timestamp = self.min_timestamp.min(t);
@@ -818,7 +874,9 @@ pub struct Writer {
     bloom: Bloom,
     stats: SsTableStats,
     limiter: Option<Arc<RateLimiter>>,
-    last: Option<PartitionKey>,
+    /// The last partition added, in a buffer reused for every key: cloning each key
+    /// instead would allocate per partition for keys that own their bytes.
+    last: Option<(i64, Vec<u8>)>,
     probe: CompressionProbe,
 }
 
@@ -950,27 +1008,34 @@ impl Writer {
 }
 
 impl Writer {
+    fn note_key(&mut self, pk: &PartitionKey) {
+        match &mut self.last {
+            Some((token, key)) => {
+                debug_assert!(
+                    (*token, &key[..]) < (pk.token, &pk.key[..]),
+                    "keys out of order"
+                );
+                *token = pk.token;
+                key.clear();
+                key.extend_from_slice(&pk.key);
+            }
+            None => self.last = Some((pk.token, pk.key.to_vec())),
+        }
+    }
+
     /// Appends a partition; partitions must come in strictly increasing (token, key) order.
     /// Empty partitions are skipped.
     pub fn add(&mut self, pk: &PartitionKey, st: &PartitionState) -> Result<()> {
-        if st.deletion.is_none()
-            && st.range_tombstones.is_empty()
-            && st.static_row.is_none()
-            && st.rows.is_empty()
-        {
+        if st.is_empty() {
             return Ok(());
         }
-        debug_assert!(
-            self.last.as_ref().is_none_or(|l| l < pk),
-            "keys out of order"
-        );
+        self.note_key(pk);
         self.bloom.insert(&pk.key);
         self.stats.header(st);
         if self.stats.partitions == 0 {
             self.stats.first_key = pk.clone();
         }
         self.stats.partitions += 1;
-        self.last = Some(pk.clone());
         let header = MutationParts {
             table: self.table,
             token: pk.token,
@@ -1021,32 +1086,25 @@ impl Writer {
         Ok(())
     }
 
-    /// Appends a partition held in one chunk as another SSTable encoded it, without
-    /// decoding its rows. `outline` is the chunk's; `source` the statistics of the SSTable
-    /// it comes from, which stand in for its own: the timestamp bounds they widen the new
-    /// file's by are wider than the chunk's own, which only makes purging more careful.
-    /// The source must hold no tombstones or expiring data (those need purging).
+    /// Appends a partition held in one chunk as it is already encoded (by another SSTable,
+    /// or by a memtable that packed it), without decoding its rows. `outline` is the
+    /// chunk's; `bounds` what its cells contribute to the statistics (see
+    /// [`PartitionBounds`]).
     pub(crate) fn add_chunk(
         &mut self,
         pk: &PartitionKey,
         chunk: &[u8],
         outline: &ChunkOutline,
-        source: &SsTableStats,
+        bounds: &PartitionBounds,
     ) -> Result<()> {
-        debug_assert!(
-            self.last.as_ref().is_none_or(|l| l < pk),
-            "keys out of order"
-        );
-        debug_assert!(source.tombstones == 0 && source.max_local_deletion_time == i32::MIN);
+        self.note_key(pk);
         self.bloom.insert(&pk.key);
         if self.stats.partitions == 0 {
             self.stats.first_key = pk.clone();
         }
         self.stats.partitions += 1;
         self.stats.rows += outline.rows;
-        self.stats.ts(source.min_timestamp);
-        self.stats.ts(source.max_timestamp);
-        self.last = Some(pk.clone());
+        bounds.widen(&mut self.stats);
         if self.block.starts.is_empty() {
             self.block_continuation = false;
             self.block_first = Some((
@@ -1066,6 +1124,20 @@ impl Writer {
         Ok(())
     }
 
+    /// Appends every partition of a memtable that no longer takes writes (a flush).
+    /// Packed partitions are copied as they are; one larger than a block is encoded row by
+    /// row instead, so that a configured small block size holds.
+    pub fn add_memtable(&mut self, mt: &Memtable) -> Result<()> {
+        mt.for_each(|pk, p| match p {
+            PartitionView::Packed(p) if p.chunk().len() <= self.block_target => {
+                let outline = chunk_outline(p.chunk()).map_err(memtable_corrupt)?;
+                self.add_chunk(pk, p.chunk(), &outline, p.bounds())
+            }
+            PartitionView::Packed(p) => self.add(pk, &p.unpack().map_err(memtable_corrupt)?),
+            PartitionView::Open(st) => self.add(pk, st),
+        })
+    }
+
     /// Completes the file (index, Bloom filter, statistics, footer), syncs and publishes it.
     /// Returns `None` (and leaves nothing behind) if no partition was added.
     pub fn finish(mut self, level: u32, ancestors: Vec<u64>) -> Result<Option<SsTable>> {
@@ -1074,8 +1146,11 @@ impl Writer {
             self.abandon();
             return Ok(None);
         }
-        if let Some(last) = self.last.take() {
-            self.stats.last_key = last;
+        if let Some((token, key)) = self.last.take() {
+            self.stats.last_key = PartitionKey {
+                token,
+                key: Bytes::from(key),
+            };
         }
         self.stats.level = level;
         self.stats.ancestors = ancestors;

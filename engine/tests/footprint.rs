@@ -70,13 +70,14 @@ fn mutation(p: u64, rows: Vec<Row>) -> Mutation {
     }
 }
 
-/// Real heap bytes per accounted byte after `fill` writes into a fresh memtable.
-fn ratio(fill: impl Fn(&Memtable)) -> f64 {
+/// Real heap bytes per accounted byte after `fill` writes into a fresh memtable, and real
+/// heap bytes per partition.
+fn ratio(fill: impl Fn(&Memtable)) -> (f64, f64) {
     let m = Memtable::default();
     let before = LIVE.load(Ordering::Relaxed);
     fill(&m);
     let real = (LIVE.load(Ordering::Relaxed) - before) as f64;
-    real / m.bytes() as f64
+    (real / m.bytes() as f64, real / m.partition_count() as f64)
 }
 
 type Fill = Box<dyn Fn(&Memtable)>;
@@ -125,8 +126,8 @@ fn memtable_accounting_tracks_the_real_heap() {
         ),
     ];
     for (name, fill) in cases {
-        let r = ratio(fill);
-        println!("{name}: real/accounted = {r:.2}");
+        let (r, per_partition) = ratio(fill);
+        println!("{name}: real/accounted = {r:.2}, {per_partition:.0} B per partition");
         assert!(
             (0.6..=1.3).contains(&r),
             "{name}: the memtable holds {r:.2} bytes per byte it accounts for"
