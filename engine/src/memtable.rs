@@ -188,30 +188,43 @@ pub const PACK_MAX: usize = 1024;
 /// ones: the total is an upper bound, like Cassandra's allocation-based accounting.
 /// `memtable_footprint` in the engine's tests measures it against a counting allocator.
 pub fn mutation_size(m: &Mutation) -> u64 {
-    OPEN_OVERHEAD
-        + m.key.len() as u64
-        + m.range_tombstones
-            .iter()
-            .map(range_tombstone_size)
-            .sum::<u64>()
-        + m.static_row.as_ref().map_or(0, row_size)
-        + m.rows.iter().map(row_size).sum::<u64>()
+    content_size(
+        &m.key,
+        &m.range_tombstones,
+        m.static_row.as_ref(),
+        m.rows.iter(),
+    )
 }
 
-fn range_tombstone_size(rt: &RangeTombstone) -> u64 {
-    (size_of::<RangeTombstone>() + rt.range.start.prefix.len() + rt.range.end.prefix.len()) as u64
-}
-
-/// [`mutation_size`] of a whole open partition (what opening a packed one allocates).
+/// [`mutation_size`] of a whole open partition (a new one, or what opening a packed one
+/// allocates).
 fn state_size(key: &[u8], st: &PartitionState) -> u64 {
+    content_size(
+        key,
+        &st.range_tombstones,
+        st.static_row.as_ref(),
+        st.rows.values(),
+    )
+}
+
+fn content_size<'a>(
+    key: &[u8],
+    range_tombstones: &[RangeTombstone],
+    static_row: Option<&Row>,
+    rows: impl Iterator<Item = &'a Row>,
+) -> u64 {
     OPEN_OVERHEAD
         + key.len() as u64
-        + st.range_tombstones
+        + range_tombstones
             .iter()
-            .map(range_tombstone_size)
+            .map(|rt| {
+                (size_of::<RangeTombstone>()
+                    + rt.range.start.prefix.len()
+                    + rt.range.end.prefix.len()) as u64
+            })
             .sum::<u64>()
-        + st.static_row.as_ref().map_or(0, row_size)
-        + st.rows.values().map(row_size).sum::<u64>()
+        + static_row.map_or(0, row_size)
+        + rows.map(row_size).sum::<u64>()
 }
 
 /// A partition kept as the SSTable chunk that holds it (see the module's documentation).
@@ -381,7 +394,6 @@ impl Memtable {
         let size = match shard.entry(pk) {
             btree_map::Entry::Vacant(v) => {
                 self.count.fetch_add(1, Ordering::Relaxed);
-                let open_size = mutation_size(&m);
                 let table = m.table;
                 let mut st = PartitionState::default();
                 st.apply(m);
@@ -397,8 +409,9 @@ impl Memtable {
                         size
                     }
                     None => {
+                        let size = state_size(&v.key().key, &st);
                         v.insert(Partition::Open(Arc::new(Mutex::new(st))));
-                        open_size
+                        size
                     }
                 }
             }
